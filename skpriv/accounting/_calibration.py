@@ -1,0 +1,177 @@
+"""Calibration: from a privacy target (epsilon, delta) to a noise scale.
+
+Every function here inverts an accountant of the dp-accounting library (or the
+closed form it implements), so the noise it returns never overshoots the
+target: the epsilon the accountant reports for the returned noise is <= the
+requested epsilon (up to the tolerance of the root search, which we make
+conservative by rounding the noise *up*).
+"""
+
+import math
+
+import dp_accounting
+import numpy as np
+
+from ..utils._validation import check_delta, check_epsilon
+
+__all__ = [
+    "dpsgd_noise_multiplier",
+    "gaussian_epsilon",
+    "gaussian_sigma",
+    "laplace_scale",
+]
+
+
+def laplace_scale(epsilon: float, sensitivity: float = 1.0) -> float:
+    """Scale ``b`` of the Laplace mechanism giving ``epsilon``-DP.
+
+    Parameters
+    ----------
+    epsilon : float
+        Target epsilon (> 0).
+    sensitivity : float, default=1.0
+        L1 sensitivity of the released quantity.
+
+    Returns
+    -------
+    scale : float
+        ``sensitivity / epsilon``.
+
+    Examples
+    --------
+    >>> from skpriv.accounting import laplace_scale
+    >>> laplace_scale(0.5, sensitivity=2.0)
+    4.0
+    """
+    epsilon = check_epsilon(epsilon)
+    if not (math.isfinite(sensitivity) and sensitivity > 0):
+        raise ValueError(
+            f"sensitivity must be positive and finite; got {sensitivity!r}."
+        )
+    return float(sensitivity) / epsilon
+
+
+def gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> float:
+    """Noise standard deviation of the analytic Gaussian mechanism.
+
+    Uses the exact (epsilon, delta) curve of the Gaussian mechanism
+    (Balle & Wang 2018, "Improving the Gaussian Mechanism for Differential
+    Privacy"), as implemented in dp-accounting, so it is valid for every
+    ``epsilon > 0`` and not only for ``epsilon < 1`` like the classical
+    ``sqrt(2 ln(1.25/delta)) / epsilon`` bound.
+
+    Parameters
+    ----------
+    epsilon : float
+        Target epsilon (> 0).
+    delta : float
+        Target delta, in (0, 1).
+    sensitivity : float, default=1.0
+        L2 sensitivity of the released quantity.
+
+    Returns
+    -------
+    sigma : float
+        Standard deviation such that the Gaussian mechanism is
+        ``(epsilon, delta)``-DP.
+
+    Examples
+    --------
+    >>> from skpriv.accounting import gaussian_sigma
+    >>> round(gaussian_sigma(1.0, 1e-5), 3)
+    3.73
+    """
+    epsilon = check_epsilon(epsilon)
+    delta = check_delta(delta, allow_zero=False)
+    if not (math.isfinite(sensitivity) and sensitivity > 0):
+        raise ValueError(
+            f"sensitivity must be positive and finite; got {sensitivity!r}."
+        )
+    sigma = dp_accounting.get_sigma_gaussian(epsilon, delta, tol=1e-12)
+    # Round up by the search tolerance so the result never overshoots epsilon.
+    return float(sigma) * (1.0 + 1e-9) * float(sensitivity)
+
+
+def gaussian_epsilon(sigma: float, delta: float, sensitivity: float = 1.0) -> float:
+    """Exact epsilon of one Gaussian release at ``delta`` (inverse of the above)."""
+    delta = check_delta(delta, allow_zero=False)
+    return float(dp_accounting.get_epsilon_gaussian(sigma / sensitivity, delta))
+
+
+def _make_accountant(accountant: str):
+    from ._spent import make_accountant
+
+    return make_accountant(accountant)
+
+
+def dpsgd_noise_multiplier(
+    epsilon: float,
+    delta: float,
+    sample_rate: float,
+    steps: int,
+    *,
+    accountant: str = "pld",
+) -> float:
+    """Noise multiplier of DP-SGD that ends ``steps`` steps at ``epsilon``.
+
+    DP-SGD with Poisson sampling at rate ``sample_rate`` and Gaussian noise
+    ``noise_multiplier * max_grad_norm`` on the summed clipped gradients is
+    the event ``SelfComposed(PoissonSampled(Gaussian(noise_multiplier)), steps)``.
+    This searches the smallest noise multiplier whose epsilon, computed by
+    the chosen dp-accounting accountant, is at most ``epsilon``.
+
+    Parameters
+    ----------
+    epsilon : float
+        Target epsilon (> 0).
+    delta : float
+        Target delta in (0, 1).
+    sample_rate : float
+        Poisson sampling probability of a row per step, in (0, 1].
+    steps : int
+        Number of noisy steps.
+    accountant : {"pld", "rdp"}, default="pld"
+        Accountant used for the search.
+
+    Returns
+    -------
+    noise_multiplier : float
+    """
+    epsilon = check_epsilon(epsilon)
+    delta = check_delta(delta, allow_zero=False)
+    if not 0 < sample_rate <= 1:
+        raise ValueError(f"sample_rate must lie in (0, 1]; got {sample_rate!r}.")
+    if int(steps) < 1:
+        raise ValueError(f"steps must be >= 1; got {steps!r}.")
+    steps = int(steps)
+
+    def make_event(noise_multiplier: float):
+        event = dp_accounting.GaussianDpEvent(noise_multiplier)
+        if sample_rate < 1:
+            event = dp_accounting.PoissonSampledDpEvent(sample_rate, event)
+        return dp_accounting.SelfComposedDpEvent(event, steps)
+
+    def eps_of(noise_multiplier: float) -> float:
+        acc = _make_accountant(accountant)
+        acc.compose(make_event(noise_multiplier))
+        return acc.get_epsilon(delta)
+
+    # Bracket: grow the upper end until it satisfies the target.
+    lo, hi = 1e-3, 1.0
+    while eps_of(hi) > epsilon:
+        lo, hi = hi, hi * 2.0
+        if hi > 1e6:
+            raise ValueError(
+                f"No noise multiplier reaches epsilon={epsilon} at delta={delta} "
+                f"with sample_rate={sample_rate} and steps={steps}."
+            )
+    # Bisection on a monotone function; keep ``hi`` feasible at every step.
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if eps_of(mid) > epsilon:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-4 * hi:
+            break
+    return float(np.nextafter(hi, np.inf))

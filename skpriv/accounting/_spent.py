@@ -1,0 +1,301 @@
+"""``privacy_spent``: compose the DP events recorded by fitted objects."""
+
+import math
+from typing import NamedTuple
+
+import dp_accounting
+from dp_accounting.pld import pld_privacy_accountant
+from dp_accounting.rdp import rdp_privacy_accountant
+from sklearn.base import BaseEstimator, clone
+
+from ..utils._validation import check_delta
+
+__all__ = [
+    "PrivacySpent",
+    "collect_dp_events",
+    "make_accountant",
+    "privacy_spent",
+    "pure_epsilon",
+]
+
+_RDP_ORDERS = (
+    [1 + x / 10.0 for x in range(1, 100)] + list(range(11, 64)) + [128, 256, 512, 1024]
+)
+
+
+class PrivacySpent(NamedTuple):
+    """Privacy spent, as ``(epsilon, delta)``."""
+
+    epsilon: float
+    delta: float
+
+
+def make_accountant(accountant: str = "pld"):
+    """Return a fresh dp-accounting accountant: ``"pld"`` or ``"rdp"``."""
+    if accountant == "pld":
+        return pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4)
+    if accountant == "rdp":
+        return rdp_privacy_accountant.RdpAccountant(_RDP_ORDERS)
+    raise ValueError(f"accountant must be 'pld' or 'rdp'; got {accountant!r}.")
+
+
+def pure_epsilon(event) -> float:
+    """Epsilon at delta=0 of a pure-DP event (``inf`` if it is not pure DP).
+
+    At delta = 0 the tight composition of pure-DP mechanisms is the sum of
+    their epsilons (no advanced composition applies), and Poisson sampling at
+    rate q amplifies epsilon to ``log(1 + q (e^epsilon - 1))``. The PLD
+    accountant, whose discretisation is pessimistic, returns ``inf`` at
+    delta=0, so pure DP is reported through this exact calculation instead.
+    """
+    if isinstance(event, dp_accounting.NoOpDpEvent):
+        return 0.0
+    if isinstance(event, dp_accounting.LaplaceDpEvent):
+        return 1.0 / event.noise_multiplier if event.noise_multiplier > 0 else math.inf
+    if isinstance(event, dp_accounting.RandomizedResponseDpEvent):
+        p, k = event.noise_parameter, event.num_buckets
+        if p <= 0:
+            return math.inf
+        return math.log((1.0 - p + p / k) / (p / k))
+    if isinstance(event, dp_accounting.ComposedDpEvent):
+        return sum(pure_epsilon(e) for e in event.events)
+    if isinstance(event, dp_accounting.SelfComposedDpEvent):
+        return event.count * pure_epsilon(event.event)
+    if isinstance(event, dp_accounting.PoissonSampledDpEvent):
+        eps = pure_epsilon(event.event)
+        q = event.sampling_probability
+        return math.log1p(q * math.expm1(eps)) if math.isfinite(eps) else math.inf
+    return math.inf
+
+
+def _is_search(obj) -> bool:
+    return hasattr(obj, "cv_results_") and hasattr(obj, "n_splits_")
+
+
+def _fitted_children(obj):
+    """Fitted sub-estimators held by ``obj`` (attributes ending in ``_``)."""
+    # Pipelines hold fitted steps in ``steps`` (no trailing underscore).
+    if hasattr(obj, "steps") and isinstance(obj.steps, list):
+        for _, step in obj.steps:
+            if step is not None and step != "passthrough":
+                yield step
+        return
+    if hasattr(obj, "transformer_list") and not hasattr(obj, "transformers_"):
+        for _, trans in obj.transformer_list:
+            if trans not in (None, "drop", "passthrough"):
+                yield trans
+        return
+    for name, value in vars(obj).items():
+        if not name.endswith("_") or name.startswith("_"):
+            continue
+        if name == "transformers_":
+            for item in value:
+                trans = item[1]
+                if trans not in ("drop", "passthrough"):
+                    yield trans
+            continue
+        yield from _estimators_in(value)
+
+
+def _estimators_in(value):
+    if isinstance(value, BaseEstimator):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _estimators_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _estimators_in(item)
+
+
+def _planned_children(obj):
+    """Unfitted sub-estimators given as parameters (for planning a search)."""
+    for value in obj.get_params(deep=False).values():
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, tuple) and len(item) >= 2:
+                    yield from _estimators_in(item[1])
+                else:
+                    yield from _estimators_in(item)
+        else:
+            yield from _estimators_in(value)
+
+
+def _planned_events(estimator, n_samples):
+    """DP events that fitting ``estimator`` on ``n_samples`` rows would record."""
+    if hasattr(estimator, "_planned_dp_event"):
+        return [estimator._planned_dp_event(n_samples)]
+    if _is_search(estimator) or hasattr(estimator, "cv"):
+        # A nested search: plan its inner estimator once per fit it will make.
+        raise ValueError(
+            "privacy_spent cannot plan a search nested in a search; call "
+            "privacy_spent on the fitted inner search instead."
+        )
+    events = []
+    for child in _planned_children(estimator):
+        events.extend(_planned_events(child, n_samples))
+    return events
+
+
+def _n_samples_from(obj):
+    """The training-set size recorded by any skpriv part of a fitted object."""
+    n = getattr(obj, "dp_n_samples_", None)
+    if n is not None:
+        return n
+    for child in _fitted_children(obj):
+        n = _n_samples_from(child)
+        if n is not None:
+            return n
+    return None
+
+
+def _search_events(search, n_samples):
+    n_splits = int(search.n_splits_)
+    if (
+        n_samples is None
+        and getattr(search, "refit", False)
+        and hasattr(search, "best_estimator_")
+    ):
+        n_samples = _n_samples_from(search.best_estimator_)
+    n_train = None
+    if n_samples is not None:
+        # K-fold style splitters train on all but one fold; the smallest
+        # training fold is the conservative size for subsampled mechanisms.
+        n_train = int(n_samples) - math.ceil(int(n_samples) / n_splits)
+    events = []
+    for params in search.cv_results_["params"]:
+        candidate = clone(search.estimator).set_params(**params)
+        planned = _planned_events(candidate, n_train)
+        if planned:
+            events.append(
+                dp_accounting.SelfComposedDpEvent(
+                    dp_accounting.ComposedDpEvent(planned), n_splits
+                )
+            )
+    if getattr(search, "refit", False) and hasattr(search, "best_estimator_"):
+        events.extend(collect_dp_events(search.best_estimator_))
+    return events
+
+
+def collect_dp_events(obj, n_samples=None):
+    """List every DP event recorded by a fitted object and its parts.
+
+    Parameters
+    ----------
+    obj : estimator
+        A fitted estimator, Pipeline, ColumnTransformer, FeatureUnion,
+        meta-estimator or search.
+    n_samples : int, default=None
+        Size of the data a search was fitted on (see :func:`privacy_spent`).
+
+    Returns
+    -------
+    events : list of dp_accounting.DpEvent
+    """
+    if _is_search(obj):
+        return _search_events(obj, n_samples)
+    event = getattr(obj, "dp_event_", None)
+    if event is not None:
+        # skpriv meta-estimators include their children's events in their own.
+        return [event]
+    events = []
+    for child in _fitted_children(obj):
+        events.extend(collect_dp_events(child, n_samples))
+    return events
+
+
+def _default_delta(obj) -> float:
+    """Sum of the ``delta`` parameters of the private parts (0 if all pure)."""
+    total = 0.0
+    seen = set()
+
+    def visit(est):
+        if id(est) in seen:
+            return
+        seen.add(id(est))
+        params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
+        d = params.get("delta")
+        if (
+            isinstance(d, (int, float))
+            and not isinstance(d, bool)
+            and hasattr(est, "dp_event_")
+        ):
+            nonlocal total
+            total += float(d)
+        if _is_search(est):
+            if hasattr(est, "best_estimator_"):
+                visit(est.best_estimator_)
+            return
+        for child in _fitted_children(est):
+            visit(child)
+
+    visit(obj)
+    return min(total, 0.5)
+
+
+def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None):
+    """Privacy spent on the training data by a fitted object, as (epsilon, delta).
+
+    Every fitted skpriv estimator and transformer records the DP event of its
+    fit (``dp_event_``: mechanism, noise, sampling, steps). This function
+    walks ``obj`` — a single estimator, a ``Pipeline``, ``ColumnTransformer``,
+    ``FeatureUnion``, any meta-estimator holding fitted estimators, or a
+    ``GridSearchCV`` / ``RandomizedSearchCV`` — collects those events and
+    composes them with a tight accountant from Google's dp-accounting
+    library.
+
+    A search counts every fit it made: each candidate once per split plus the
+    refit. The candidates' fits happened in worker processes (``n_jobs > 1``)
+    whose estimators are discarded, so their events are *planned* from the
+    candidate's parameters and the training-fold size — every skpriv
+    estimator can say what a fit on ``n`` rows spends
+    (``_planned_dp_event(n)``; data-dependent costs are bounded from above).
+
+    Parameters
+    ----------
+    obj : estimator
+        A fitted object.
+    delta : float, default=None
+        Target delta in [0, 1). ``None`` uses the sum of the ``delta``
+        parameters of the private parts (0 when all are pure DP).
+    accountant : {"pld", "rdp"}, default="pld"
+        Privacy-loss-distribution (tight) or Rényi DP accountant.
+    n_samples : int, default=None
+        Only for searches whose candidates use subsampling (DP-SGD): the
+        number of rows the search was fitted on. Inferred from the refitted
+        best estimator when available.
+
+    Returns
+    -------
+    spent : PrivacySpent
+        Named tuple ``(epsilon, delta)``. ``epsilon`` is ``0.0`` when nothing
+        private touched the data and ``inf`` when a non-private step did.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skpriv.accounting import privacy_spent
+    >>> pipe = make_pipeline(StandardScaler()).fit([[0.0], [1.0]])
+    >>> privacy_spent(pipe)
+    PrivacySpent(epsilon=0.0, delta=0.0)
+    """
+    if accountant not in ("pld", "rdp"):
+        raise ValueError(f"accountant must be 'pld' or 'rdp'; got {accountant!r}.")
+    events = collect_dp_events(obj, n_samples=n_samples)
+    if delta is None:
+        delta = _default_delta(obj)
+    delta = check_delta(delta)
+    if not events:
+        return PrivacySpent(0.0, delta)
+    acc = make_accountant(accountant)
+    event = events[0] if len(events) == 1 else dp_accounting.ComposedDpEvent(events)
+    if not acc.supports(event):
+        raise ValueError(
+            f"The {accountant!r} accountant does not support the recorded events "
+            f"{event}; try accountant='pld' or 'rdp'."
+        )
+    if delta == 0.0:
+        return PrivacySpent(pure_epsilon(event), 0.0)
+    acc.compose(event)
+    return PrivacySpent(float(acc.get_epsilon(delta)), delta)

@@ -1,0 +1,3 @@
+"""skpriv.audit."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""skpriv.display."""
+
+__all__ = []

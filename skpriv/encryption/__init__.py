@@ -1,0 +1,3 @@
+"""skpriv.encryption."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""skpriv.ensemble."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""skpriv.federated."""
+
+__all__ = []

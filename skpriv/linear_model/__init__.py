@@ -1,0 +1,3 @@
+"""skpriv.linear_model."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""skpriv.mechanisms."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""skpriv.neural_network."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""skpriv.preprocessing."""
+
+__all__ = []

@@ -1,0 +1,48 @@
+"""Discovery of skpriv's public estimators."""
+
+import importlib
+import inspect
+
+from sklearn.base import BaseEstimator
+
+__all__ = ["PUBLIC_MODULES", "all_estimators"]
+
+#: Public subpackages and the extra each needs (None: core install).
+PUBLIC_MODULES = {
+    "skpriv.preprocessing": None,
+    "skpriv.encryption": None,
+    "skpriv.linear_model": None,
+    "skpriv.ensemble": None,
+    "skpriv.federated": None,
+    "skpriv.audit": None,
+    "skpriv.neural_network": "torch",
+}
+
+
+def all_estimators():
+    """Every public skpriv estimator, as sorted ``(name, class)`` pairs.
+
+    Subpackages whose optional extra is not installed are skipped.
+
+    Returns
+    -------
+    estimators : list of (str, type)
+    """
+    found = {}
+    for module_name, extra in PUBLIC_MODULES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            if extra is None:
+                raise
+            continue
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseEstimator)
+                and not inspect.isabstract(obj)
+                and not name.startswith("_")
+            ):
+                found[name] = obj
+    return sorted(found.items())

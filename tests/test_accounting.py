@@ -1,0 +1,247 @@
+"""Accounting: golden numbers against reference accountants, composition bounds."""
+
+import math
+
+import dp_accounting as dpa
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skpriv.accounting import (
+    collect_dp_events,
+    dpsgd_noise_multiplier,
+    gaussian_epsilon,
+    gaussian_sigma,
+    laplace_scale,
+    make_accountant,
+    privacy_spent,
+    pure_epsilon,
+)
+
+from .toy import ToyNoisyMean, ToySubsampledGaussian
+
+
+def _eps(event, delta, accountant="pld"):
+    acc = make_accountant(accountant)
+    acc.compose(event)
+    return acc.get_epsilon(delta)
+
+
+# -- golden numbers ---------------------------------------------------------
+
+
+def test_laplace_golden():
+    # Pure DP: Laplace with scale 1/eps is exactly eps-DP at delta = 0.
+    assert laplace_scale(2.0, sensitivity=3.0) == pytest.approx(1.5)
+    assert pure_epsilon(dpa.LaplaceDpEvent(1 / 0.7)) == pytest.approx(0.7)
+    # With delta > 0 the PLD accountant can only report less.
+    assert _eps(dpa.LaplaceDpEvent(1.0), 1e-5) <= 1.0 + 1e-3
+
+
+def test_gaussian_golden():
+    # Balle & Wang (2018), analytic Gaussian: sigma(eps=1, delta=1e-5) = 3.7306.
+    assert gaussian_sigma(1.0, 1e-5) == pytest.approx(3.7306, abs=1e-3)
+    # The classical bound sqrt(2 ln(1.25/delta))/eps = 4.845 is looser.
+    assert gaussian_sigma(1.0, 1e-5) < math.sqrt(2 * math.log(1.25 / 1e-5))
+    # Valid for epsilon > 1 too (the classical bound is not).
+    sigma = gaussian_sigma(5.0, 1e-6, sensitivity=2.0)
+    assert gaussian_epsilon(sigma, 1e-6, sensitivity=2.0) == pytest.approx(
+        5.0, rel=1e-6
+    )
+    # The PLD accountant agrees with the closed form.
+    assert _eps(dpa.GaussianDpEvent(gaussian_sigma(1.0, 1e-5)), 1e-5) == pytest.approx(
+        1.0, abs=2e-3
+    )
+
+
+def test_k_fold_composition_golden():
+    # 10 x Gaussian(sigma=10): PLD and RDP against each other and against the
+    # exact answer, which is one Gaussian with sigma / sqrt(10).
+    event = dpa.SelfComposedDpEvent(dpa.GaussianDpEvent(10.0), 10)
+    exact = gaussian_epsilon(10.0 / math.sqrt(10), 1e-5)
+    assert _eps(event, 1e-5, "pld") == pytest.approx(exact, rel=1e-2)
+    assert exact <= _eps(event, 1e-5, "rdp") <= 1.3 * exact
+
+
+def test_poisson_subsampled_gaussian_golden():
+    # q = 0.01, sigma = 1.1, 10,000 steps, delta = 1e-5: Opacus' RDP accountant
+    # gives 5.632 and its PRV accountant 5.203 (Opacus 1.6.0).
+    event = dpa.SelfComposedDpEvent(
+        dpa.PoissonSampledDpEvent(0.01, dpa.GaussianDpEvent(1.1)), 10_000
+    )
+    assert _eps(event, 1e-5, "rdp") == pytest.approx(5.632, abs=0.01)
+    assert _eps(event, 1e-5, "pld") == pytest.approx(5.203, abs=0.03)
+
+
+def test_poisson_subsampled_gaussian_matches_opacus():
+    accountants = pytest.importorskip("opacus.accountants")
+    rdp = accountants.RDPAccountant()
+    rdp.history = [(0.9, 0.005, 3000)]
+    event = dpa.SelfComposedDpEvent(
+        dpa.PoissonSampledDpEvent(0.005, dpa.GaussianDpEvent(0.9)), 3000
+    )
+    assert _eps(event, 1e-6, "rdp") == pytest.approx(rdp.get_epsilon(1e-6), rel=1e-3)
+
+
+@pytest.mark.parametrize("accountant", ["pld", "rdp"])
+def test_dpsgd_calibration_hits_target(accountant):
+    nm = dpsgd_noise_multiplier(2.0, 1e-5, 0.01, 1000, accountant=accountant)
+    event = dpa.SelfComposedDpEvent(
+        dpa.PoissonSampledDpEvent(0.01, dpa.GaussianDpEvent(nm)), 1000
+    )
+    eps = _eps(event, 1e-5, accountant)
+    assert eps <= 2.0
+    assert eps >= 1.98  # tight: at most 1% below the target
+
+
+@given(
+    epsilon=st.floats(0.05, 20.0),
+    log_delta=st.floats(-12, -2),
+    sensitivity=st.floats(0.01, 100.0),
+)
+def test_gaussian_calibration_never_overshoots(epsilon, log_delta, sensitivity):
+    delta = 10.0**log_delta
+    sigma = gaussian_sigma(epsilon, delta, sensitivity)
+    assert gaussian_epsilon(sigma, delta, sensitivity) <= epsilon * (1 + 1e-9)
+
+
+@settings(max_examples=10)
+@given(epsilon=st.floats(0.2, 8.0), q=st.floats(0.001, 0.2), steps=st.integers(1, 300))
+def test_dpsgd_calibration_never_overshoots(epsilon, q, steps):
+    nm = dpsgd_noise_multiplier(epsilon, 1e-5, q, steps, accountant="rdp")
+    event = dpa.SelfComposedDpEvent(
+        dpa.PoissonSampledDpEvent(q, dpa.GaussianDpEvent(nm)), steps
+    )
+    assert _eps(event, 1e-5, "rdp") <= epsilon
+
+
+# -- validation -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "1"])
+def test_calibration_rejects_bad_epsilon(bad):
+    with pytest.raises(ValueError, match="epsilon"):
+        laplace_scale(bad)
+    with pytest.raises(ValueError, match="epsilon"):
+        gaussian_sigma(bad, 1e-5)
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, -0.1, 2.0, float("nan")])
+def test_gaussian_rejects_bad_delta(bad):
+    with pytest.raises(ValueError, match="delta"):
+        gaussian_sigma(1.0, bad)
+
+
+def test_privacy_spent_rejects_bad_arguments():
+    est = ToyNoisyMean(epsilon=1.0, random_state=0).fit(np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="accountant"):
+        privacy_spent(est, accountant="moments")
+    with pytest.raises(ValueError, match="delta"):
+        privacy_spent(est, delta=1.0)
+
+
+# -- walking structures -----------------------------------------------------
+
+X = np.random.default_rng(0).uniform(size=(40, 3))
+y = (X[:, 0] > 0.5).astype(int)
+
+
+def test_single_estimator_pure_and_approx():
+    est = ToyNoisyMean(epsilon=0.8, random_state=0).fit(X)
+    assert privacy_spent(est).epsilon == pytest.approx(0.8)  # delta=0 default
+    assert privacy_spent(est, delta=1e-5).epsilon <= 0.8 + 1e-3
+
+
+def test_non_private_pipeline_costs_nothing():
+    pipe = make_pipeline(StandardScaler()).fit(X)
+    assert privacy_spent(pipe) == (0.0, 0.0)
+
+
+def test_pipeline_column_transformer_feature_union_compose():
+    ct = ColumnTransformer(
+        [
+            ("a", ToyNoisyMean(epsilon=0.5, random_state=0), [0]),
+            ("b", ToyNoisyMean(epsilon=0.25, random_state=0), [1, 2]),
+        ]
+    )
+    fu = FeatureUnion(
+        [("c", ToyNoisyMean(epsilon=1.0, random_state=0)), ("s", StandardScaler())]
+    )
+    pipe = make_pipeline(ct, fu).fit(X)
+    assert len(collect_dp_events(pipe)) == 3
+    assert privacy_spent(pipe).epsilon == pytest.approx(1.75)
+
+
+@pytest.mark.parametrize("accountant", ["pld", "rdp"])
+def test_composition_between_max_and_sum(accountant):
+    parts = [
+        ToySubsampledGaussian(noise_multiplier=nm, random_state=0)
+        for nm in (1.0, 2.0, 4.0)
+    ]
+    pipe = make_pipeline(*parts).fit(X)
+    single = [
+        privacy_spent(p, delta=1e-5, accountant=accountant).epsilon for p in parts
+    ]
+    total = privacy_spent(pipe, delta=1e-5, accountant=accountant).epsilon
+    assert max(single) <= total <= sum(single) + 1e-6
+
+
+class _Holder(BaseEstimator):
+    """A generic meta-estimator that fits a list of estimators."""
+
+    def __init__(self, estimators=()):
+        self.estimators = estimators
+
+    def fit(self, X, y=None):
+        from sklearn.base import clone
+
+        self.estimators_ = [clone(e).fit(X, y) for e in self.estimators]
+        return self
+
+
+def test_generic_meta_estimator_is_walked():
+    meta = _Holder([ToyNoisyMean(epsilon=0.3), ToyNoisyMean(epsilon=0.2)]).fit(X)
+    assert privacy_spent(meta).epsilon == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_search_counts_every_fit(n_jobs):
+    pipe = make_pipeline(StandardScaler(), ToyNoisyMean(random_state=0))
+    grid = {"toynoisymean__epsilon": [0.1, 0.2, 0.4]}
+    search = GridSearchCV(pipe, grid, cv=3, n_jobs=n_jobs, scoring=lambda e, X, y: 0.0)
+    search.fit(X, y)
+    # 3 folds per candidate + the refit of the best (every score ties: first).
+    expected = 3 * (0.1 + 0.2 + 0.4) + search.best_params_["toynoisymean__epsilon"]
+    assert privacy_spent(search).epsilon == pytest.approx(expected)
+
+
+def test_search_with_subsampling_uses_training_fold_size():
+    est = ToySubsampledGaussian(noise_multiplier=2.0, batch_size=10, random_state=0)
+    search = GridSearchCV(
+        est, {"noise_multiplier": [2.0]}, cv=4, scoring=lambda e, X, y: 0.0
+    )
+    search.fit(X, y)  # 40 rows: training folds of 30 rows -> q = 1/3
+    fold_event = dpa.SelfComposedDpEvent(
+        dpa.PoissonSampledDpEvent(10 / 30, dpa.GaussianDpEvent(2.0)), 5
+    )
+    refit_event = dpa.SelfComposedDpEvent(
+        dpa.PoissonSampledDpEvent(10 / 40, dpa.GaussianDpEvent(2.0)), 5
+    )
+    expected = _eps(
+        dpa.ComposedDpEvent([dpa.SelfComposedDpEvent(fold_event, 4), refit_event]), 1e-5
+    )
+    assert privacy_spent(search, delta=1e-5).epsilon == pytest.approx(
+        expected, rel=1e-6
+    )
+    search_norefit = GridSearchCV(
+        est, {"noise_multiplier": [2.0]}, cv=4, refit=False, scoring=lambda e, X, y: 0.0
+    ).fit(X, y)
+    with pytest.raises(ValueError, match="n_samples"):
+        privacy_spent(search_norefit, delta=1e-5)
+    assert privacy_spent(search_norefit, delta=1e-5, n_samples=40).epsilon > 0
