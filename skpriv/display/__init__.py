@@ -1,3 +1,5 @@
-"""skpriv.display."""
+"""Plots of the privacy–utility trade-off (matplotlib is imported lazily)."""
 
-__all__ = []
+from ._privacy_utility import PrivacyUtilityDisplay
+
+__all__ = ["PrivacyUtilityDisplay"]

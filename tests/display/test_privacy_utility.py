@@ -1,0 +1,272 @@
+"""Tests of PrivacyUtilityDisplay."""
+
+import subprocess
+import sys
+
+import dp_accounting as dpa
+import matplotlib
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils.validation import check_is_fitted
+
+from skpriv.base import PrivacyMixin, privacy_constraints
+from skpriv.display import PrivacyUtilityDisplay
+from skpriv.utils._sklearn_compat import validate_data
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+class NoisyCentroid(PrivacyMixin, ClassifierMixin, BaseEstimator):
+    """Nearest class centroid, centroids released with the Laplace mechanism."""
+
+    _parameter_constraints = privacy_constraints("epsilon", "random_state")
+
+    def __init__(self, epsilon=1.0, random_state=None):
+        self.epsilon = epsilon
+        self.random_state = random_state
+
+    def _fit(self, X, y, rng):
+        X, y = validate_data(self, X, y)
+        X = np.clip(X, 0.0, 1.0)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        d = X.shape[1]
+        self.centroids_ = np.stack(
+            [
+                X[y_idx == k].mean(0)
+                + rng.laplace(0, d / (max(np.sum(y_idx == k), 1) * self.epsilon), d)
+                for k in range(len(self.classes_))
+            ]
+        )
+        return self
+
+    def _planned_dp_event(self, n_samples):
+        return dpa.LaplaceDpEvent(1.0 / self.epsilon)
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        dist = ((X[:, None, :] - self.centroids_[None]) ** 2).sum(-1)
+        return self.classes_[dist.argmin(1)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=200,
+        n_features=4,
+        n_informative=3,
+        n_redundant=0,
+        n_clusters_per_class=1,
+        class_sep=1.5,
+        random_state=0,
+    )
+    return (X - X.min(0)) / (X.max(0) - X.min(0)), y
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_from_results_draws_mean_std_and_baseline():
+    eps = [10.0, 0.1, 1.0]  # unsorted on purpose: the curve is drawn sorted
+    scores = [[0.9, 0.92], [0.5, 0.6], [0.8, 0.84]]
+    disp = PrivacyUtilityDisplay.from_results(
+        eps, scores, baseline=0.95, name="model", score_name="Accuracy"
+    )
+    x, mean = disp.line_.get_data()
+    np.testing.assert_allclose(x, [0.1, 1.0, 10.0])
+    np.testing.assert_allclose(mean, [0.55, 0.82, 0.91])
+    assert disp.ax_.get_xscale() == "log"
+    assert disp.ax_.get_ylabel() == "Accuracy"
+    assert "epsilon" in disp.ax_.get_xlabel()
+    assert disp.figure_ is disp.ax_.figure
+    assert disp.errorbar_ is not None and disp.fill_between_ is None
+    # Error bars span one standard deviation around the mean.
+    segments = disp.errorbar_.lines[2][0].get_segments()
+    half_widths = [abs(seg[1, 1] - seg[0, 1]) / 2 for seg in segments]
+    np.testing.assert_allclose(half_widths, [0.05, 0.02, 0.01], atol=1e-12)
+    np.testing.assert_allclose(disp.baseline_line_.get_ydata(), [0.95, 0.95])
+    labels = disp.ax_.get_legend_handles_labels()[1]
+    assert sorted(labels) == ["model", "non-private baseline"]
+
+
+def test_from_results_1d_scores_and_styles():
+    disp = PrivacyUtilityDisplay.from_results(
+        [0.5, 1, 2], [0.6, 0.7, 0.8], std_display_style=None, xscale="linear"
+    )
+    assert disp.errorbar_ is None and disp.fill_between_ is None
+    assert disp.baseline_line_ is None
+    assert disp.ax_.get_xscale() == "linear"
+    assert disp.ax_.get_legend() is None  # nothing labelled, no empty legend
+    disp = PrivacyUtilityDisplay.from_results(
+        [0.5, 1, 2],
+        [[0.6, 0.7], [0.7, 0.8], [0.8, 0.9]],
+        baseline=[0.9, 0.92, 0.94],
+        std_display_style="fill_between",
+    )
+    assert disp.fill_between_ is not None
+    assert disp.baseline_line_.get_ydata()[0] == pytest.approx(0.92)
+
+
+def test_two_displays_share_axes():
+    first = PrivacyUtilityDisplay.from_results([1, 2], [0.5, 0.6], name="a")
+    second = PrivacyUtilityDisplay.from_results(
+        [1, 2], [0.7, 0.8], name="b", ax=first.ax_
+    )
+    assert second.ax_ is first.ax_
+    assert first.ax_.get_legend_handles_labels()[1] == ["a", "b"]
+
+
+def test_init_then_plot_matches_from_results():
+    disp = PrivacyUtilityDisplay(
+        epsilons=[1.0, 2.0], scores=[[0.1], [0.2]], estimator_name="m"
+    )
+    assert not hasattr(disp, "ax_")  # __init__ only stores
+    fig, ax = plt.subplots()
+    assert disp.plot(ax=ax) is disp
+    assert disp.ax_ is ax
+
+
+def test_from_estimator_scores_grow_with_epsilon(data):
+    X, y = data
+    disp = PrivacyUtilityDisplay.from_estimator(
+        NoisyCentroid(),
+        X,
+        y,
+        epsilons=[0.01, 100.0],
+        cv=3,
+        n_repeats=4,
+        baseline=LogisticRegression(),
+        random_state=0,
+    )
+    assert disp.scores.shape == (2, 3 * 4)
+    low, high = disp.scores.mean(axis=1)
+    # Noise of scale d / (n_k * eps) ~ 3 at eps=0.01 hides the centroids; at
+    # eps=100 they are almost exact.
+    assert high > low + 0.1
+    assert high > 0.7
+    assert disp.baseline.shape == (3,)
+    assert disp.score_name == "Accuracy"
+    assert disp.estimator_name == "NoisyCentroid"
+    # Repeats draw fresh noise: the columns of one fold differ across repeats.
+    assert not np.allclose(disp.scores[0, :3], disp.scores[0, 3:6])
+
+
+def test_from_estimator_reproducible_with_int_seed(data):
+    X, y = data
+    kw = dict(epsilons=[0.1, 1.0], cv=3, n_repeats=2, random_state=7)
+    a = PrivacyUtilityDisplay.from_estimator(NoisyCentroid(), X, y, **kw)
+    b = PrivacyUtilityDisplay.from_estimator(NoisyCentroid(), X, y, **kw)
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_from_estimator_pipeline_scoring_and_splitter(data):
+    X, y = data
+    pipe = make_pipeline(MinMaxScaler(), NoisyCentroid())
+    disp = PrivacyUtilityDisplay.from_estimator(
+        pipe,
+        X,
+        y,
+        epsilons=[1.0, 10.0],
+        param_name="noisycentroid__epsilon",
+        cv=KFold(4, shuffle=True, random_state=0),
+        scoring="balanced_accuracy",
+        n_repeats=1,
+        baseline=0.9,
+        random_state=0,
+    )
+    assert disp.scores.shape == (2, 4)
+    assert disp.score_name == "Balanced accuracy"
+    assert disp.estimator_name == "NoisyCentroid"
+    assert "epsilon" in disp.ax_.get_xlabel()
+    np.testing.assert_allclose(disp.baseline, [0.9])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"param_name": "C"}, "param_name='C' is not a parameter"),
+        ({"epsilons": [-1.0, 1.0]}, "epsilons must be finite and > 0"),
+        ({"epsilons": [0.0]}, "epsilons must be finite and > 0"),
+        ({"epsilons": [np.nan]}, "epsilons must be finite and > 0"),
+        ({"epsilons": []}, "non-empty 1-D"),
+        ({"epsilons": [[1.0, 2.0]]}, "non-empty 1-D"),
+        ({"epsilons": [1.0, 1.0]}, "must not repeat"),
+        ({"n_repeats": 0}, "n_repeats must be an int >= 1"),
+        ({"n_repeats": True}, "n_repeats must be an int >= 1"),
+        ({"n_repeats": 1.5}, "n_repeats must be an int >= 1"),
+        ({"xscale": "symlog"}, "xscale must be"),
+        ({"std_display_style": "bars"}, "std_display_style must be"),
+    ],
+)
+def test_from_estimator_bad_input(data, kwargs, match):
+    X, y = data
+    params = {"epsilons": [1.0], "cv": 2, "n_repeats": 1, "random_state": 0, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        PrivacyUtilityDisplay.from_estimator(NoisyCentroid(), X, y, **params)
+
+
+def test_from_estimator_bad_types(data):
+    X, y = data
+    with pytest.raises(TypeError, match="estimator must be a scikit-learn"):
+        PrivacyUtilityDisplay.from_estimator("model", X, y, epsilons=[1.0])
+    with pytest.raises(TypeError, match="baseline must be None, a number or an"):
+        PrivacyUtilityDisplay.from_estimator(
+            NoisyCentroid(), X, y, epsilons=[1.0], baseline="lr"
+        )
+    with pytest.raises(TypeError, match="epsilons must be a 1-D array"):
+        PrivacyUtilityDisplay.from_estimator(NoisyCentroid(), X, y, epsilons=["small"])
+
+
+@pytest.mark.parametrize(
+    "scores, baseline, match",
+    [
+        ([0.5], None, r"scores must have shape"),
+        ([[0.5, 0.6]], None, r"scores must have shape"),
+        (np.empty((2, 0)), None, r"scores must have shape"),
+        ([0.5, np.nan], None, "NaN or infinity"),
+        ([0.5, 0.6], np.inf, "baseline must be a finite number"),
+        ([0.5, 0.6], [], "baseline must be a finite number"),
+    ],
+)
+def test_from_results_bad_input(scores, baseline, match):
+    with pytest.raises(ValueError, match=match):
+        PrivacyUtilityDisplay.from_results([1.0, 2.0], scores, baseline=baseline)
+
+
+def test_from_results_bad_baseline_type():
+    with pytest.raises(TypeError, match="baseline must be None"):
+        PrivacyUtilityDisplay.from_results([1.0], [0.5], baseline=True)
+
+
+def test_failed_fit_is_raised_not_plotted(data):
+    X, y = data
+    X = X.copy()
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        PrivacyUtilityDisplay.from_estimator(
+            NoisyCentroid(), X, y, epsilons=[1.0], cv=2, n_repeats=1
+        )
+
+
+def test_import_does_not_import_matplotlib():
+    code = (
+        "import sys, skpriv.display; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported eagerly'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_public_api():
+    import skpriv.display
+
+    assert skpriv.display.__all__ == ["PrivacyUtilityDisplay"]
