@@ -1,3 +1,5 @@
-"""skpriv.linear_model."""
+"""Differentially private linear models."""
 
-__all__ = []
+from ._logistic import DPLogisticRegression
+
+__all__ = ["DPLogisticRegression"]
