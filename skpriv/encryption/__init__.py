@@ -1,3 +1,8 @@
-"""skpriv.encryption."""
+"""Keys, column encryption, encrypted models and encrypted files."""
 
-__all__ = []
+from ._column import ColumnEncryptor
+from ._envelope import dump, load
+from ._estimator import EncryptedEstimator
+from ._key import Key
+
+__all__ = ["ColumnEncryptor", "EncryptedEstimator", "Key", "dump", "load"]

@@ -1,3 +1,5 @@
 """skpriv.preprocessing."""
 
-__all__ = []
+from ._masking import Masker
+
+__all__ = ["Masker"]

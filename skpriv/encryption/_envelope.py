@@ -1,0 +1,239 @@
+"""Authenticated envelopes: ``dump`` / ``load`` of encrypted objects.
+
+Layout (all of it but the ciphertext is associated data, so any change to
+the format version, algorithm, serializer or library versions is detected)::
+
+    MAGIC (16) | format version (1) | header length (4, big endian)
+    | header (JSON: algorithm, serializer, versions) | key_id (4)
+    | nonce (12) | AES-256-GCM ciphertext and tag
+
+Nothing is parsed beyond fixed-size fields before the tag is verified.
+"""
+
+import json
+import os
+import pickle
+import platform
+import tempfile
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..exceptions import DecryptionError
+from ._key import check_keyring
+
+__all__ = ["dump", "load", "open_envelope", "seal"]
+
+MAGIC = b"SKPRIV-ENVELOPE\n"
+FORMAT_VERSION = 1
+ALGORITHM = "AES-256-GCM/HKDF-SHA256"
+_NONCE = 12
+_MAX_HEADER = 1 << 16
+
+
+def _versions(serializer: str) -> dict:
+    import numpy
+    import sklearn
+
+    from .. import __version__
+
+    versions = {
+        "python": platform.python_version(),
+        "skpriv": __version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+    if serializer == "skops":
+        import skops
+
+        versions["skops"] = skops.__version__
+    return versions
+
+
+def seal(payload: bytes, key, purpose: str, header: dict) -> bytes:
+    """Encrypt ``payload`` with the newest key; ``header`` is authenticated."""
+    newest = check_keyring(key)[0]
+    header_bytes = json.dumps(
+        {"algorithm": ALGORITHM, **header}, sort_keys=True
+    ).encode("utf-8")
+    prefix = (
+        MAGIC
+        + bytes([FORMAT_VERSION])
+        + len(header_bytes).to_bytes(4, "big")
+        + header_bytes
+        + newest._id_bytes()
+    )
+    nonce = os.urandom(_NONCE)
+    cipher = AESGCM(newest._material("envelope/" + purpose))
+    return prefix + nonce + cipher.encrypt(nonce, payload, prefix)
+
+
+def open_envelope(blob: bytes, key, purpose: str):
+    """Verify and decrypt an envelope: ``(header dict, payload bytes)``.
+
+    Raises :class:`DecryptionError` for anything that does not authenticate
+    under one of the keys; nothing is deserialized before that.
+    """
+    keys = check_keyring(key)
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise DecryptionError(f"Expected encrypted bytes, got {type(blob).__name__}.")
+    blob = bytes(blob)
+    fixed = len(MAGIC) + 1 + 4
+    if len(blob) < fixed or not blob.startswith(MAGIC):
+        raise DecryptionError("Not an skpriv encrypted envelope (bad magic bytes).")
+    if blob[len(MAGIC)] != FORMAT_VERSION:
+        raise DecryptionError(
+            f"Unsupported envelope format version {blob[len(MAGIC)]}; this skpriv "
+            f"reads version {FORMAT_VERSION}."
+        )
+    header_len = int.from_bytes(blob[len(MAGIC) + 1 : fixed], "big")
+    body = fixed + header_len
+    if header_len > _MAX_HEADER or len(blob) < body + 4 + _NONCE + 16:
+        raise DecryptionError("The envelope is truncated or corrupted.")
+    key_id = blob[body : body + 4]
+    prefix = blob[: body + 4]
+    nonce = blob[body + 4 : body + 4 + _NONCE]
+    matches = [k for k in keys if k._id_bytes() == key_id]
+    if not matches:
+        raise DecryptionError(
+            f"Wrong key: the envelope was sealed with key_id {key_id.hex()!r}, "
+            f"which is not among the given keys "
+            f"{[k.key_id for k in keys]} (or the file was altered)."
+        )
+    try:
+        cipher = AESGCM(matches[0]._material("envelope/" + purpose))
+        payload = cipher.decrypt(nonce, blob[body + 4 + _NONCE :], prefix)
+    except InvalidTag:
+        raise DecryptionError(
+            "The envelope failed authentication: it was altered, truncated or "
+            "sealed for another use."
+        ) from None
+    header = json.loads(blob[fixed:body].decode("utf-8"))
+    return header, payload
+
+
+def dump(obj, path, key, *, serializer="skops"):
+    """Serialize ``obj`` and write it encrypted and authenticated to ``path``.
+
+    Parameters
+    ----------
+    obj : object
+        Typically a fitted estimator or pipeline.
+    path : str or path-like
+        File to write (atomically: a temporary file is renamed over it).
+    key : Key or list of Key
+        Encrypts with the first key.
+    serializer : {"skops", "pickle"}, default="skops"
+        ``"skops"`` (needs the ``skops`` package) writes a format that
+        :func:`load` reads without executing code from the file, loading only
+        types that are trusted explicitly. ``"pickle"`` handles any object
+        but runs code when loaded, so :func:`load` asks for
+        ``allow_pickle=True``.
+
+    Returns
+    -------
+    path : str
+        The file written.
+
+    See Also
+    --------
+    load : Verify, decrypt and deserialize.
+
+    Notes
+    -----
+    The envelope is AES-256-GCM (key derived with HKDF for this use) over the
+    serialized bytes; its header (format version, algorithm, serializer,
+    Python and library versions) is authenticated as associated data. The
+    key's bytes are never written; the file carries only its public
+    ``key_id``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skpriv.encryption import Key, dump, load
+    >>> key = Key.generate()
+    >>> model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.skpriv")
+    >>> _ = dump(model, path, key)
+    >>> load(path, key).predict([[1.0]])
+    array([1])
+    """
+    if serializer == "skops":
+        try:
+            import skops.io as sio
+        except ImportError:
+            raise ImportError(
+                "serializer='skops' needs the skops package: pip install skops "
+                "(or pass serializer='pickle')."
+            ) from None
+        payload = sio.dumps(obj)
+    elif serializer == "pickle":
+        payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    else:
+        raise ValueError(f"serializer must be 'skops' or 'pickle'; got {serializer!r}.")
+    header = {"serializer": serializer, "versions": _versions(serializer)}
+    blob = seal(payload, key, "dump", header)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".skpriv-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load(path, key, *, trusted=None, allow_pickle=False):
+    """Read a file written by :func:`dump`: verify, decrypt, then deserialize.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File written by :func:`dump`.
+    key : Key or list of Key
+        The key, or a key ring (newest first) holding the one that sealed the
+        file (found by its ``key_id``).
+    trusted : list of str, default=None
+        For skops files: types to load beyond skops' default trusted set
+        (e.g. ``["skpriv.linear_model._logistic.DPLogisticRegression"]``).
+        Untrusted types raise skops' ``UntrustedTypesFoundException``, which
+        lists them, after the file is authenticated and before any is built.
+    allow_pickle : bool, default=False
+        Load files written with ``serializer="pickle"``. Pickle runs code, so
+        only allow it for files from key holders you trust.
+
+    Returns
+    -------
+    obj : object
+
+    Raises
+    ------
+    DecryptionError
+        Wrong key, a changed, truncated or extended file, or a file that is
+        not an skpriv envelope. Nothing is deserialized.
+
+    See Also
+    --------
+    dump : Write an encrypted file.
+    """
+    with open(path, "rb") as f:
+        blob = f.read()
+    header, payload = open_envelope(blob, key, "dump")
+    serializer = header.get("serializer")
+    if serializer == "skops":
+        import skops.io as sio
+
+        return sio.loads(payload, trusted=trusted)
+    if serializer == "pickle":
+        if not allow_pickle:
+            raise ValueError(
+                f"{os.fspath(path)!r} holds a pickle, which runs code when loaded; "
+                f"pass allow_pickle=True if you trust every holder of the key."
+            )
+        return pickle.loads(payload)
+    raise DecryptionError(f"Unknown serializer {serializer!r} in the envelope.")

@@ -1,0 +1,216 @@
+"""``EncryptedEstimator``: a fitted model kept only as authenticated ciphertext."""
+
+import copy
+import pickle
+
+import dp_accounting
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.utils import get_tags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from ..utils._sklearn_compat import _fit_context
+from ._envelope import open_envelope, seal
+from ._key import Key, check_keyring
+
+__all__ = ["EncryptedEstimator"]
+
+_PURPOSE = "encrypted-estimator"
+
+
+def _inner_has(attr):
+    def check(self):
+        getattr(self.estimator, attr)
+        return True
+
+    return check
+
+
+class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
+    """Fit an estimator, then keep it only as authenticated ciphertext.
+
+    ``fit`` fits a clone of ``estimator``, serializes it and encrypts it with
+    AES-256-GCM under ``key``; the fitted model itself is dropped. Each call
+    of ``predict``, ``predict_proba``, ``predict_log_proba``,
+    ``decision_function``, ``transform``, ``score`` or
+    ``get_feature_names_out`` (those the inner estimator has) decrypts and
+    deserializes it transiently, uses it and lets it go. A pickle of a fitted
+    ``EncryptedEstimator`` therefore holds no plaintext parameter of the model
+    (and, with a key from an environment variable or a file, no key either).
+
+    Parameters
+    ----------
+    estimator : estimator object
+        The estimator to fit and protect; cloned.
+    key : Key or list of Key
+        Encrypts with the first key; a key ring (newest first) decrypts models
+        sealed with any of its keys.
+
+    Attributes
+    ----------
+    encrypted_estimator_ : bytes
+        The fitted estimator, serialized and sealed (see :func:`dump` for the
+        envelope format).
+    key_id_ : str
+        Public fingerprint of the key that sealed it.
+    n_features_in_ : int
+        Number of features seen during fit (when the inner estimator has it).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit (when the inner estimator has them).
+    classes_ : ndarray of shape (n_classes,)
+        Class labels of a classifier, decrypted on access.
+    dp_event_ : dp_accounting.ComposedDpEvent
+        The DP events recorded by the inner estimator's fit (only set when it
+        spent privacy budget), kept in plaintext so that
+        :func:`~skpriv.accounting.privacy_spent` sees them; events hold no
+        model parameters.
+    dp_n_samples_ : int
+        Training rows, set together with ``dp_event_``.
+
+    See Also
+    --------
+    dump : Encrypt any object to a file.
+    ColumnEncryptor : Encrypt data columns.
+
+    Notes
+    -----
+    This protects the model at rest (pickles, joblib caches, model stores),
+    not its predictions: anyone who can call ``predict`` learns what the
+    model reveals, and the model is briefly in memory during each call.
+    Decrypting on every call costs roughly one ``pickle.loads`` of the model.
+    The inner serialization is pickle: it is only deserialized after its
+    authentication tag is verified, so only key holders can supply it.
+
+    With the default ``delta=None``, :func:`~skpriv.accounting.privacy_spent`
+    cannot read the inner estimator's ``delta`` parameter (it is encrypted);
+    pass ``delta`` explicitly for approximate-DP inner estimators.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skpriv.encryption import EncryptedEstimator, Key
+    >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    >>> model = EncryptedEstimator(LogisticRegression(), Key.generate()).fit(X, y)
+    >>> model.predict([[0.5], [2.5]])
+    array([0, 1])
+    >>> hasattr(model, "coef_")
+    False
+    """
+
+    _parameter_constraints = {
+        "estimator": "no_validation",  # checked in fit: needs a ``fit`` method
+        "key": [Key, list, tuple],
+    }
+
+    def __init__(self, estimator, key):
+        self.estimator = estimator
+        self.key = key
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.estimator_type = inner.estimator_type
+        tags.target_tags = copy.deepcopy(inner.target_tags)
+        tags.input_tags = copy.deepcopy(inner.input_tags)
+        tags.classifier_tags = copy.deepcopy(inner.classifier_tags)
+        tags.regressor_tags = copy.deepcopy(inner.regressor_tags)
+        tags.transformer_tags = copy.deepcopy(inner.transformer_tags)
+        tags.non_deterministic = inner.non_deterministic
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, **fit_params):
+        """Fit a clone of ``estimator`` and keep it encrypted.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,), default=None
+            Targets, where the inner estimator uses them.
+        **fit_params : dict
+            Passed to the inner estimator's ``fit``.
+
+        Returns
+        -------
+        self : EncryptedEstimator
+        """
+        from ..accounting import collect_dp_events
+
+        if not hasattr(self.estimator, "fit"):
+            raise TypeError(
+                f"estimator must be an estimator with a fit method; got "
+                f"{type(self.estimator).__name__}."
+            )
+        keys = check_keyring(self.key)
+        keys[0]._bytes()  # a missing env var or key file fails before fitting
+        for attr in (
+            "dp_event_",
+            "dp_n_samples_",
+            "n_features_in_",
+            "feature_names_in_",
+        ):
+            self.__dict__.pop(attr, None)
+        fitted = clone(self.estimator).fit(X, y, **fit_params)
+        for attr in ("n_features_in_", "feature_names_in_"):
+            if hasattr(fitted, attr):
+                setattr(self, attr, getattr(fitted, attr))
+        events = collect_dp_events(fitted)
+        if events:
+            self.dp_event_ = dp_accounting.ComposedDpEvent(events)
+            n = getattr(fitted, "dp_n_samples_", None)
+            self.dp_n_samples_ = n if n is not None else _num_samples(X)
+        payload = pickle.dumps(fitted, protocol=pickle.HIGHEST_PROTOCOL)
+        del fitted
+        self.encrypted_estimator_ = seal(
+            payload, keys, _PURPOSE, {"serializer": "pickle"}
+        )
+        self.key_id_ = keys[0].key_id
+        return self
+
+    def _decrypted(self):
+        """The fitted inner estimator, decrypted for one use."""
+        check_is_fitted(self, "encrypted_estimator_")
+        _, payload = open_envelope(self.encrypted_estimator_, self.key, _PURPOSE)
+        return pickle.loads(payload)
+
+    @property
+    def classes_(self):
+        """Class labels of the inner classifier (decrypted on access)."""
+        return self._decrypted().classes_
+
+    @available_if(_inner_has("predict"))
+    def predict(self, X, **params):
+        """Predict with the decrypted inner estimator."""
+        return self._decrypted().predict(X, **params)
+
+    @available_if(_inner_has("predict_proba"))
+    def predict_proba(self, X, **params):
+        """Class probabilities from the decrypted inner estimator."""
+        return self._decrypted().predict_proba(X, **params)
+
+    @available_if(_inner_has("predict_log_proba"))
+    def predict_log_proba(self, X, **params):
+        """Log class probabilities from the decrypted inner estimator."""
+        return self._decrypted().predict_log_proba(X, **params)
+
+    @available_if(_inner_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of the decrypted inner estimator."""
+        return self._decrypted().decision_function(X)
+
+    @available_if(_inner_has("transform"))
+    def transform(self, X, **params):
+        """Transform with the decrypted inner estimator."""
+        return self._decrypted().transform(X, **params)
+
+    @available_if(_inner_has("score"))
+    def score(self, X, y=None, **params):
+        """Score of the decrypted inner estimator."""
+        return self._decrypted().score(X, y, **params)
+
+    @available_if(_inner_has("get_feature_names_out"))
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names of the decrypted inner estimator."""
+        return self._decrypted().get_feature_names_out(input_features)
