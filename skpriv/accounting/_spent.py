@@ -5,6 +5,7 @@ from typing import NamedTuple
 
 import dp_accounting
 from dp_accounting.pld import pld_privacy_accountant
+from dp_accounting.pld import privacy_loss_distribution as PLD
 from dp_accounting.rdp import rdp_privacy_accountant
 from sklearn.base import BaseEstimator, clone
 
@@ -30,12 +31,59 @@ class PrivacySpent(NamedTuple):
     delta: float
 
 
+class _LocalRRMixin:
+    """Compose ``RandomizedResponseDpEvent`` as a replace-one (local) event.
+
+    dp-accounting's accountants, built for add/remove-one neighbours, refuse
+    randomized response, whose natural relation is replace-one. skpriv's
+    local-DP transformers record every event for the replacement of one row's
+    values (Laplace and Gaussian events carry the full replacement
+    sensitivity), so the replace-one privacy loss of randomized response
+    composes with them exactly; this adds that case and defers the rest.
+    """
+
+    def _maybe_compose(self, event, count, do_compose):
+        if not isinstance(event, dp_accounting.RandomizedResponseDpEvent):
+            return super()._maybe_compose(event, count, do_compose)
+        if do_compose and event.num_buckets > 1:
+            if event.noise_parameter == 0:
+                self._contains_non_dp_event = True
+            else:
+                self._compose_rr(event, count)
+        return None
+
+
+class _PLDAccountant(_LocalRRMixin, pld_privacy_accountant.PLDAccountant):
+    def _compose_rr(self, event, count):
+        rr = PLD.from_randomized_response(
+            noise_parameter=event.noise_parameter,
+            num_buckets=event.num_buckets,
+            value_discretization_interval=self._value_discretization_interval,
+            neighboring_relation=dp_accounting.NeighboringRelation.REPLACE_ONE,
+        )
+        self._pld = self._pld.compose(rr.self_compose(count))
+
+
+class _RdpAccountant(_LocalRRMixin, rdp_privacy_accountant.RdpAccountant):
+    def _compose_rr(self, event, count):
+        self._rdp += count * rdp_privacy_accountant._compute_randomized_response_rdp(
+            event.noise_parameter,
+            event.num_buckets,
+            self._orders,
+            dp_accounting.NeighboringRelation.REPLACE_ONE,
+        )
+
+
 def make_accountant(accountant: str = "pld"):
-    """Return a fresh dp-accounting accountant: ``"pld"`` or ``"rdp"``."""
+    """Return a fresh dp-accounting accountant: ``"pld"`` or ``"rdp"``.
+
+    Both also compose ``RandomizedResponseDpEvent`` (recorded by local
+    randomized response) with its replace-one privacy loss.
+    """
     if accountant == "pld":
-        return pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4)
+        return _PLDAccountant(value_discretization_interval=1e-4)
     if accountant == "rdp":
-        return rdp_privacy_accountant.RdpAccountant(_RDP_ORDERS)
+        return _RdpAccountant(_RDP_ORDERS)
     raise ValueError(f"accountant must be 'pld' or 'rdp'; got {accountant!r}.")
 
 
