@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import (
     InvalidParameterError,
     Options,
     StrOptions,
+    validate_parameter_constraints,
 )
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
@@ -23,4 +24,5 @@ __all__ = [
     "_check_sample_weight",
     "_fit_context",
     "validate_data",
+    "validate_parameter_constraints",
 ]

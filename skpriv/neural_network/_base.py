@@ -1,0 +1,570 @@
+"""The DP-SGD training loop shared by the skorch-based private nets.
+
+skorch's ``NeuralNet`` owns the estimator interface (callbacks, ``module__*``
+routing, history, prediction). This mixin replaces the parts of its training
+loop that touch the data: the training iterator (Poisson sampling), the train
+step (per-sample clipping, Gaussian noise) and the bookkeeping of the privacy
+spent (``steps_``, ``epsilon_``, ``dp_event_``).
+"""
+
+import inspect
+import math
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from opacus.validators import ModuleValidator
+from skorch.dataset import get_len, unpack_data
+from skorch.net import NeuralNet
+from torch.nn.parameter import UninitializedParameter
+from torch.utils.data import DataLoader
+
+from ..base import privacy_constraints
+from ..exceptions import PrivacyLeakWarning
+from ..utils._random import check_random_state
+from ..utils._sklearn_compat import (
+    Interval,
+    StrOptions,
+    validate_data,
+    validate_parameter_constraints,
+)
+from ..utils._validation import check_delta, check_epsilon
+from ._clipping import PerSampleClipper
+from ._dpsgd import PoissonBatches, calibrated_noise_multiplier, dp_event_of, epsilon_of
+
+__all__ = ["DPNeuralNetMixin"]
+
+_DP_PARAMS = (
+    "epsilon",
+    "delta",
+    "max_grad_norm",
+    "noise_multiplier",
+    "accountant",
+    "max_physical_batch_size",
+    "fix_module",
+    "random_state",
+)
+
+#: Parameters skorch would use to build the training DataLoader; DP-SGD
+#: draws its own Poisson batches, so these would silently do nothing.
+_FORBIDDEN_ITERATOR_PARAMS = ("sampler", "batch_sampler", "batch_size", "drop_last")
+
+
+class _Run:
+    """Transient state of one ``fit``/``partial_fit`` call (never pickled)."""
+
+    clipper = None
+    sampler_gen = None
+    noise_gen = None
+    sample_rate = None
+    steps_per_epoch = None
+    expected_batch = None
+
+
+def _is_array_like(X) -> bool:
+    if isinstance(X, (torch.Tensor, dict, torch.utils.data.Dataset)):
+        return False
+    if isinstance(X, (list, tuple)):
+        # skorch reads a list/tuple of arrays as several inputs.
+        return not any(isinstance(x, (np.ndarray, torch.Tensor)) for x in X)
+    return hasattr(X, "__array__") or hasattr(X, "shape") or isinstance(X, list)
+
+
+@contextmanager
+def _sum_reduction(criterion):
+    old = criterion.reduction
+    criterion.reduction = "sum"
+    try:
+        yield
+    finally:
+        criterion.reduction = old
+
+
+class DPNeuralNetMixin:
+    """DP-SGD for skorch nets; put it left of ``NeuralNetClassifier`` etc."""
+
+    _dp_parameter_constraints = {
+        **privacy_constraints("epsilon", "random_state"),
+        "delta": [Interval(Real, 0, 1, closed="neither")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither")],
+        "noise_multiplier": [Interval(Real, 0, None, closed="left"), None],
+        "accountant": [StrOptions({"pld", "rdp"})],
+        "max_physical_batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "fix_module": ["boolean"],
+    }
+
+    # -- validation --------------------------------------------------------
+    def _dp_validate_params(self) -> None:
+        params = {name: getattr(self, name) for name in _DP_PARAMS}
+        validate_parameter_constraints(
+            self._dp_parameter_constraints, params, caller_name=type(self).__name__
+        )
+        check_epsilon(self.epsilon)
+        check_delta(self.delta, allow_zero=False)
+        if not (isinstance(self.max_epochs, Integral) and self.max_epochs >= 1):
+            raise ValueError(
+                f"max_epochs must be an int >= 1; got {self.max_epochs!r}."
+            )
+        bs = self.batch_size
+        if not (isinstance(bs, Integral) and not isinstance(bs, bool)) or (
+            bs < 1 and bs != -1
+        ):
+            raise ValueError(
+                f"batch_size must be a positive int (the expected Poisson batch "
+                f"size) or -1 for full batches; got {bs!r}."
+            )
+        device = self.device
+        if (
+            device is not None
+            and torch.device(device).type == "cuda"
+            and not torch.cuda.is_available()
+        ):
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on "
+                f"this machine (torch {torch.__version__}). Use device='cpu', or "
+                f"install a CUDA build of torch on a machine with a GPU."
+            )
+        if self.iterator_train is not DataLoader:
+            raise ValueError(
+                "iterator_train cannot be replaced: DP-SGD draws its own "
+                "Poisson-sampled batches, which the privacy accounting relies on. "
+                "Leave iterator_train at its default."
+            )
+        it_params = self.get_params_for("iterator_train")
+        for key in _FORBIDDEN_ITERATOR_PARAMS:
+            if key in it_params:
+                raise ValueError(
+                    f"iterator_train__{key} is not supported: DP-SGD forms "
+                    f"batches by Poisson sampling (each row joins each batch "
+                    f"with probability batch_size / n_samples), which the "
+                    f"privacy accounting relies on. Set batch_size instead."
+                )
+        if it_params.get("shuffle", True) is not True:
+            raise ValueError(
+                "iterator_train__shuffle=False cannot be honoured: DP-SGD batches "
+                "are Poisson samples, drawn at random. Remove the parameter."
+            )
+
+    # -- data --------------------------------------------------------------
+    def _dp_prepare(self, X, y, reset):
+        """Validate array-like data (sklearn-style) and convert dtypes."""
+        if _is_array_like(X):
+            if y is None:
+                X = validate_data(self, X, reset=reset, dtype="numeric")
+            else:
+                X, y = validate_data(
+                    self,
+                    X,
+                    y,
+                    reset=reset,
+                    dtype="numeric",
+                    multi_output=True,
+                    y_numeric=self._y_numeric,
+                )
+            if X.dtype == np.float64:
+                X = X.astype(np.float32)
+        if y is not None:
+            y = self._encode_target(y, reset=reset)
+        return X, y
+
+    _y_numeric = False
+
+    def _encode_target(self, y, reset):  # pragma: no cover - per subclass
+        return y
+
+    def _predict_input(self, X):
+        if _is_array_like(X):
+            self.check_is_fitted()
+            X = validate_data(self, X, reset=False, dtype="numeric")
+            dtype = self._module_dtype()
+            if X.dtype.kind == "f" and dtype is not None:
+                X = X.astype(torch.empty(0, dtype=dtype).numpy().dtype)
+        return X
+
+    def _module_dtype(self):
+        for p in self.module_.parameters():
+            if not isinstance(p, UninitializedParameter) and p.is_floating_point():
+                return p.dtype
+        return None
+
+    # -- initialization ----------------------------------------------------
+    def _inferred_module_kwargs(self) -> dict:
+        """Fill ``n_features_in`` / ``n_outputs`` of the module from the data."""
+        module = self.module
+        if not inspect.isclass(module):
+            return {}
+        try:
+            sig = inspect.signature(module.__init__)
+        except (TypeError, ValueError):
+            return {}
+        given = self.get_params_for("module")
+        found = {}
+        if "n_features_in" in sig.parameters and "n_features_in" not in given:
+            if hasattr(self, "n_features_in_"):
+                found["n_features_in"] = int(self.n_features_in_)
+        if "n_outputs" in sig.parameters and "n_outputs" not in given:
+            n_out = self._inferred_n_outputs()
+            if n_out is not None:
+                found["n_outputs"] = int(n_out)
+        return found
+
+    def _inferred_n_outputs(self):  # pragma: no cover - per subclass
+        return None
+
+    def _seed(self, purpose: int) -> int:
+        """A seed for torch, derived from ``random_state`` and the steps so far."""
+        rs = self.random_state
+        if rs is None or isinstance(rs, np.random.Generator):
+            rng = check_random_state(rs)
+        else:
+            base = check_random_state(rs).integers(0, 2**62)
+            rng = np.random.default_rng(
+                [int(base), purpose, getattr(self, "steps_", 0)]
+            )
+        return int(rng.integers(0, 2**62))
+
+    @contextmanager
+    def _seeded_torch(self, purpose):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed(purpose))
+            yield
+
+    def initialize_module(self):
+        """Build the module (seeded by ``random_state``) and check it for DP."""
+        kwargs = {**self.get_params_for("module"), **self._inferred_module_kwargs()}
+        with self._seeded_torch(1):
+            module = self.initialized_instance(self.module, kwargs)
+        if self.fix_module:
+            module = ModuleValidator.fix(module)
+        self.module_ = module
+        return self
+
+    def initialize(self):
+        """Initialize the net and start a fresh privacy ledger."""
+        super().initialize()
+        self._dp_reset()
+        return self
+
+    def _dp_reset(self):
+        self.steps_ = 0
+        self.dp_segments_ = []
+        for attr in ("noise_multiplier_", "epsilon_", "sample_rate_", "dp_event_"):
+            self.__dict__.pop(attr, None)
+
+    def _materialize_lazy(self, dataset):
+        params = list(self.module_.parameters())
+        if not any(isinstance(p, UninitializedParameter) for p in params):
+            return
+        batch = PoissonBatches(dataset, 1.0, 1, None, self.device, None)
+        if batch.fast is not None:
+            Xi = batch.fast[0][:1]
+        else:
+            Xi = unpack_data(batch._collate([0]))[0]
+        with self._seeded_torch(2), torch.no_grad():
+            self.module_.train(False)
+            self.infer(Xi)
+        self.initialize_optimizer()
+
+    def _check_module(self):
+        errors = ModuleValidator.validate(self.module_, strict=False)
+        if errors:
+            lines = "\n".join(f"  - {e}" for e in errors)
+            raise ValueError(
+                f"The module cannot be trained with per-sample differential "
+                f"privacy:\n{lines}\nBatchNorm mixes the samples of a batch: "
+                f"replace it with GroupNorm or LayerNorm (or pass "
+                f"fix_module=True to let Opacus' ModuleValidator.fix do it)."
+            )
+        if not hasattr(self.criterion_, "reduction"):
+            raise ValueError(
+                f"criterion {type(self.criterion_).__name__} has no 'reduction' "
+                f"attribute; DP-SGD needs the per-sample losses summed "
+                f"(reduction='sum'), which it sets during each step."
+            )
+
+    # -- the training loop -------------------------------------------------
+    def fit(self, X, y=None, **fit_params):
+        """Initialize and train the module with DP-SGD.
+
+        Parameters
+        ----------
+        X : array-like, tensor, dict or Dataset
+            Training data in any form skorch accepts; array-likes are
+            validated and floating arrays converted to float32.
+        y : array-like, default=None
+            Targets.
+        **fit_params : dict
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self : object
+            The fitted net.
+        """
+        self._dp_validate_params()
+        self.__dict__.pop("dp_event_", None)
+        X, y = self._dp_prepare(X, y, reset=True)
+        if not self.warm_start or not self.initialized_:
+            self.initialize()
+        return self._dp_train(X, y, "fit", fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train for ``max_epochs`` more epochs, accounting cumulatively.
+
+        Parameters
+        ----------
+        X : array-like, tensor, dict or Dataset
+            Training data.
+        y : array-like, default=None
+            Targets.
+        classes : array-like, default=None
+            Unused (set the ``classes`` parameter of the classifier instead).
+        **fit_params : dict
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self : object
+            The net.
+        """
+        self._dp_validate_params()
+        X, y = self._dp_prepare(X, y, reset=not self.initialized_)
+        if not self.initialized_:
+            self.initialize()
+        return self._dp_train(X, y, "partial_fit", fit_params)
+
+    def _dp_train(self, X, y, routing, fit_params):
+        if not hasattr(self, "steps_"):
+            self._dp_reset()
+        try:
+            NeuralNet.partial_fit(self, X, y, _routing_method=routing, **fit_params)
+        finally:
+            run = self.__dict__.pop("_dp_run_", None)
+            if run is not None and run.clipper is not None:
+                run.clipper.remove()
+        self.dp_n_samples_ = int(get_len(X)) if X is not None else None
+        self._dp_record()
+        return self
+
+    def _dp_record(self):
+        segments = tuple(tuple(s) for s in self.dp_segments_)
+        self.dp_event_ = dp_event_of(segments)
+        self.epsilon_ = epsilon_of(segments, float(self.delta), self.accountant)
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Split as skorch does, then set up DP-SGD on the training part."""
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        if dataset_valid is not None:
+            warnings.warn(
+                "train_split is set: the validation rows are not used for "
+                "training, but the scores computed on them each epoch (and "
+                "callbacks such as EarlyStopping that read them) are released "
+                "without differential privacy. Use train_split=None and "
+                "evaluate on data held out outside fit to stay private.",
+                PrivacyLeakWarning,
+                stacklevel=4,
+            )
+        self._dp_setup(dataset_train)
+        return dataset_train, dataset_valid
+
+    def _dp_setup(self, dataset):
+        n = len(dataset)
+        if n < 1:
+            raise ValueError("Cannot train on an empty data set (n_samples=0).")
+        bs = n if self.batch_size == -1 else int(self.batch_size)
+        if bs > n:
+            raise ValueError(
+                f"batch_size={bs} is larger than the number of training samples "
+                f"n_samples={n}; DP-SGD samples each row with probability "
+                f"batch_size / n_samples, which must be <= 1. Use batch_size <= {n}."
+            )
+        if self.delta >= 1.0 / n:
+            warnings.warn(
+                f"delta={self.delta} is not below 1 / n_samples = {1.0 / n:.3g}: "
+                f"a mechanism that publishes one random row in the clear meets "
+                f"such a guarantee. Choose delta well below 1 / n_samples.",
+                PrivacyLeakWarning,
+                stacklevel=5,
+            )
+        self._materialize_lazy(dataset)
+        self._check_module()
+        q = bs / n
+        steps_per_epoch = math.ceil(n / bs)
+        if self.noise_multiplier is not None:
+            sigma = float(self.noise_multiplier)
+        elif getattr(self, "noise_multiplier_", None) is not None:
+            sigma = self.noise_multiplier_  # partial_fit continues with it
+        else:
+            sigma = calibrated_noise_multiplier(
+                float(self.epsilon),
+                float(self.delta),
+                q,
+                int(self.max_epochs) * steps_per_epoch,
+                self.accountant,
+            )
+        self.noise_multiplier_ = sigma
+        self.sample_rate_ = q
+        run = _Run()
+        run.sample_rate = q
+        run.steps_per_epoch = steps_per_epoch
+        run.expected_batch = q * n
+        run.sampler_gen = torch.Generator().manual_seed(self._seed(3))
+        device = self._param_device()
+        run.noise_gen = torch.Generator(device=device).manual_seed(self._seed(4))
+        run.clipper = PerSampleClipper(self.module_)
+        old = self.__dict__.get("_dp_run_")
+        if old is not None and old.clipper is not None:
+            old.clipper.remove()
+        self._dp_run_ = run
+
+    def _param_device(self):
+        for p in self.module_.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    def get_iterator(self, dataset, training=False):
+        """Poisson-sampled batches for training; skorch's loader otherwise."""
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        run = self._dp_run_
+        return PoissonBatches(
+            dataset,
+            run.sample_rate,
+            run.steps_per_epoch,
+            run.sampler_gen,
+            self.device,
+            self._module_dtype(),
+        )
+
+    def train_step(self, batch, **fit_params):
+        """One DP-SGD step: clip per-sample gradients, add noise, step.
+
+        The batch (a Poisson sample, possibly empty) is processed in chunks of
+        at most ``max_physical_batch_size`` rows; noise is added once per
+        logical batch, and only logical batches count as steps.
+        """
+        run = self._dp_run_
+        self._set_training(True)
+        self._zero_grad_optimizer(set_to_none=True)
+        Xi, yi = unpack_data(batch)
+        n_batch = get_len(Xi) if Xi is not None else 0
+        chunk = self.max_physical_batch_size or max(n_batch, 1)
+        loss_total = 0.0
+        preds = []
+        clipper = run.clipper
+        for start in range(0, n_batch, chunk):
+            Xc = _slice(Xi, start, start + chunk) if chunk < n_batch else Xi
+            yc = _slice(yi, start, start + chunk) if chunk < n_batch else yi
+            clipper.active = True
+            try:
+                y_pred = self.infer(Xc, **fit_params)
+                with _sum_reduction(self.criterion_):
+                    loss = self.get_loss(y_pred, yc, X=Xc, training=True)
+            finally:
+                clipper.active = False
+            clipper.accumulate(loss, float(self.max_grad_norm))
+            loss_total += float(loss.detach())
+            preds.append(_detach(y_pred))
+        self._add_noise(run)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=list(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self._step_optimizer(None)
+        self._count_step(run)
+        if not preds:  # an empty Poisson batch: noise only
+            y_pred = torch.empty(0)
+        else:
+            y_pred = preds[0] if len(preds) == 1 else _concat(preds)
+        return {
+            "loss": torch.tensor(loss_total / max(n_batch, 1)),
+            "y_pred": y_pred,
+        }
+
+    def _add_noise(self, run):
+        std = float(self.noise_multiplier_) * float(self.max_grad_norm)
+        for p in self.module_.parameters():
+            if not p.requires_grad:
+                continue
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            if std > 0:
+                noise = torch.randn(
+                    p.shape, generator=run.noise_gen, device=p.device, dtype=p.dtype
+                )
+                p.grad.add_(noise, alpha=std)
+            p.grad.div_(run.expected_batch)
+
+    def _count_step(self, run):
+        self.steps_ += 1
+        key = [run.sample_rate, float(self.noise_multiplier_)]
+        if self.dp_segments_ and self.dp_segments_[-1][:2] == key:
+            self.dp_segments_[-1][2] += 1
+        else:
+            self.dp_segments_.append([*key, 1])
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Record the epsilon spent so far in the history (and epoch log)."""
+        segments = tuple(tuple(s) for s in self.dp_segments_)
+        self.history.record(
+            "epsilon", epsilon_of(segments, float(self.delta), self.accountant)
+        )
+        super().on_epoch_end(
+            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
+        )
+
+    # -- accounting --------------------------------------------------------
+    def _planned_dp_event(self, n_samples):
+        """The DP event of a ``fit`` on ``n_samples`` rows with these parameters."""
+        if n_samples is None:
+            raise ValueError(
+                f"{type(self).__name__} needs n_samples to plan its privacy cost "
+                f"(its sampling rate is batch_size / n_samples); pass "
+                f"privacy_spent(..., n_samples=len(X))."
+            )
+        n = int(n_samples)
+        bs = n if self.batch_size == -1 else min(int(self.batch_size), n)
+        q = bs / n
+        steps = int(self.max_epochs) * math.ceil(n / bs)
+        if self.noise_multiplier is not None:
+            sigma = float(self.noise_multiplier)
+        else:
+            sigma = calibrated_noise_multiplier(
+                float(self.epsilon), float(self.delta), q, steps, self.accountant
+            )
+        return dp_event_of(((q, sigma, steps),))
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_dp_run_", None)
+        return state
+
+
+def _slice(data, start, stop):
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: _slice(v, start, stop) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_slice(v, start, stop) for v in data)
+    return data[start:stop]
+
+
+def _detach(y_pred):
+    if isinstance(y_pred, torch.Tensor):
+        return y_pred.detach()
+    if isinstance(y_pred, (list, tuple)):
+        return type(y_pred)(_detach(v) for v in y_pred)
+    return y_pred
+
+
+def _concat(preds):
+    if isinstance(preds[0], torch.Tensor):
+        return torch.cat(preds)
+    if isinstance(preds[0], (list, tuple)):
+        return type(preds[0])(_concat(list(parts)) for parts in zip(*preds))
+    return preds[-1]

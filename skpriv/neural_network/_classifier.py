@@ -1,0 +1,203 @@
+"""DPNeuralNetClassifier: skorch's NeuralNetClassifier trained with DP-SGD."""
+
+import numpy as np
+import torch
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+from skorch import NeuralNetClassifier
+from skorch.utils import is_dataset
+
+from ._base import DPNeuralNetMixin
+from ._docs import DP_NET_ATTRIBUTES, DP_NET_NOTES, DP_NET_PARAMS, DP_NET_REFERENCES
+
+__all__ = ["DPNeuralNetClassifier"]
+
+
+class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
+    """Differentially private neural network classifier (skorch + DP-SGD).
+
+    A subclass of skorch's :class:`skorch.NeuralNetClassifier` whose training
+    loop is DP-SGD: Poisson-sampled batches, per-sample gradient clipping and
+    Gaussian noise, with the privacy spent accounted per step. Everything
+    else from skorch keeps working: callbacks, ``module__*`` routing,
+    ``predict_proba``, history, ``warm_start``, ``partial_fit``. Labels may be
+    any values (strings included); they are encoded internally.
+
+    Parameters
+    ----------
+    {params}
+
+    classes : array-like or None, default=None
+        All class labels; ``None`` takes those present in ``y``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+
+    {attributes}
+
+    See Also
+    --------
+    DPNeuralNetRegressor : The regressor.
+    skpriv.linear_model.DPLogisticRegression : A private linear classifier.
+    skorch.NeuralNetClassifier : The non-private skorch classifier.
+
+    Notes
+    -----
+    {notes}
+
+    The default criterion is skorch's (``NLLLoss``): the module returns
+    probabilities (e.g. ends with ``Softmax``). With ``CrossEntropyLoss`` it
+    returns logits and ``predict_proba`` applies the softmax.
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.datasets import load_iris
+    >>> from skpriv.neural_network import DPNeuralNetClassifier
+    >>> class MLP(torch.nn.Module):
+    ...     def __init__(self, n_features_in, n_outputs):
+    ...         super().__init__()
+    ...         self.layers = torch.nn.Sequential(
+    ...             torch.nn.Linear(n_features_in, 16), torch.nn.ReLU(),
+    ...             torch.nn.Linear(16, n_outputs))
+    ...     def forward(self, X):
+    ...         return self.layers(X)
+    >>> X, y = load_iris(return_X_y=True)
+    >>> net = DPNeuralNetClassifier(
+    ...     MLP, criterion=torch.nn.CrossEntropyLoss, epsilon=8.0, delta=1e-3,
+    ...     max_epochs=20, batch_size=32, lr=0.5, verbose=0, random_state=0,
+    ... ).fit(X, y)
+    >>> net.epsilon_ <= 8.0
+    True
+    >>> net.predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(
+        self,
+        module,
+        *,
+        criterion=torch.nn.NLLLoss,
+        optimizer=torch.optim.SGD,
+        lr=0.01,
+        max_epochs=10,
+        batch_size=128,
+        epsilon=1.0,
+        delta=1e-5,
+        max_grad_norm=1.0,
+        noise_multiplier=None,
+        accountant="pld",
+        max_physical_batch_size=None,
+        fix_module=False,
+        random_state=None,
+        train_split=None,
+        classes=None,
+        device="cpu",
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            classes=classes,
+            device=device,
+            **kwargs,
+        )
+        self.epsilon = epsilon
+        self.delta = delta
+        self.max_grad_norm = max_grad_norm
+        self.noise_multiplier = noise_multiplier
+        self.accountant = accountant
+        self.max_physical_batch_size = max_physical_batch_size
+        self.fix_module = fix_module
+        self.random_state = random_state
+
+    def check_data(self, X, y):
+        """Require targets unless ``X`` is a Dataset (classes set in ``fit``)."""
+        if y is None and not is_dataset(X):
+            raise ValueError(
+                "No y-values are given (y=None). Pass y, or a Dataset as X."
+            )
+
+    def _encode_target(self, y, reset):
+        if isinstance(y, torch.Tensor):
+            y = y.detach().cpu().numpy()
+        y = column_or_1d(np.asarray(y), warn=True)
+        if reset:
+            check_classification_targets(y)
+            if self.classes is not None:
+                classes = np.asarray(self.classes)
+            else:
+                classes = np.unique(y)
+                if len(classes) < 2:
+                    raise ValueError(
+                        f"The classifier needs samples of at least 2 classes in "
+                        f"y; got 1 class: {classes[0]!r}."
+                    )
+                self.classes_inferred_ = classes
+        classes = np.asarray(self.classes_)
+        order = np.argsort(classes, kind="stable")
+        pos = np.searchsorted(classes[order], y)
+        pos = np.clip(pos, 0, len(classes) - 1)
+        codes = order[pos]
+        unknown = classes[codes] != y
+        if np.any(unknown):
+            raise ValueError(
+                f"y contains labels not among classes {classes.tolist()}: "
+                f"{np.unique(y[unknown]).tolist()}."
+            )
+        return codes.astype(np.int64)
+
+    def _inferred_n_outputs(self):
+        try:
+            return len(self.classes_)
+        except AttributeError:
+            return None
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like, tensor, dict or Dataset
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return super().predict_proba(self._predict_input(X))
+
+    def predict(self, X):
+        """Most probable class label of each sample.
+
+        Parameters
+        ----------
+        X : array-like, tensor, dict or Dataset
+            Input data.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return np.asarray(self.classes_)[np.argmax(proba, axis=1)]
+
+
+DPNeuralNetClassifier.__doc__ = DPNeuralNetClassifier.__doc__.format(
+    params=DP_NET_PARAMS.format(criterion="torch.nn.NLLLoss"),
+    attributes=DP_NET_ATTRIBUTES,
+    notes=DP_NET_NOTES,
+    references=DP_NET_REFERENCES,
+)
