@@ -156,22 +156,54 @@ def dpsgd_noise_multiplier(
         acc.compose(make_event(noise_multiplier))
         return acc.get_epsilon(delta)
 
-    # Bracket: grow the upper end until it satisfies the target.
-    lo, hi = 1e-3, 1.0
-    while eps_of(hi) > epsilon:
-        lo, hi = hi, hi * 2.0
+    cache = {}
+
+    def excess(noise_multiplier: float) -> float:
+        """log(epsilon(noise) / target): > 0 means too little noise."""
+        if noise_multiplier not in cache:
+            eps = eps_of(noise_multiplier)
+            cache[noise_multiplier] = math.log(eps / epsilon) if eps > 0 else -math.inf
+        return cache[noise_multiplier]
+
+    # Bracket: grow the upper end until it satisfies the target, then move
+    # the lower end down until it does not (factor-2 bracket).
+    hi = 1.0
+    while excess(hi) > 0:
+        hi *= 2.0
         if hi > 1e6:
             raise ValueError(
                 f"No noise multiplier reaches epsilon={epsilon} at delta={delta} "
                 f"with sample_rate={sample_rate} and steps={steps}."
             )
-    # Bisection on a monotone function; keep ``hi`` feasible at every step.
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if eps_of(mid) > epsilon:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-4 * hi:
+    lo = hi / 2.0
+    while excess(lo) <= 0:
+        if lo <= 1e-3:
+            return float(np.nextafter(lo, np.inf))
+        hi, lo = lo, lo / 2.0
+    # Illinois (safeguarded regula falsi) on log(epsilon) against log(noise):
+    # the same answer as bisection to the same tolerance, in fewer accountant
+    # calls. ``hi`` stays feasible at every step, so the result never
+    # overshoots the target.
+    f_lo, f_hi, side = excess(lo), excess(hi), 0
+    for _ in range(100):
+        if hi - lo <= 1e-4 * hi or f_hi == 0:
             break
+        width = hi - lo
+        if math.isfinite(f_lo) and math.isfinite(f_hi) and f_lo != f_hi:
+            x_lo, x_hi = math.log(lo), math.log(hi)
+            mid = math.exp(x_hi - f_hi * (x_hi - x_lo) / (f_hi - f_lo))
+            mid = min(max(mid, lo + 0.01 * width), hi - 0.01 * width)
+        else:
+            mid = 0.5 * (lo + hi)
+        f_mid = excess(mid)
+        if f_mid > 0:
+            lo, f_lo = mid, f_mid
+            if side == -1:
+                f_hi /= 2.0
+            side = -1
+        else:
+            hi, f_hi = mid, f_mid
+            if side == 1:
+                f_lo /= 2.0
+            side = 1
     return float(np.nextafter(hi, np.inf))
