@@ -112,6 +112,7 @@ class Gaussian:
         Returns
         -------
         mechanism : Gaussian
+            Its ``sigma`` calibrated at the effective sensitivity.
         """
         epsilon = check_epsilon(epsilon)
         delta = check_delta(delta, allow_zero=False)
@@ -122,7 +123,20 @@ class Gaussian:
         return cls(gaussian_sigma(epsilon, delta, sens), granularity=granularity)
 
     def effective_sensitivity(self, sensitivity=1.0, *, n_dims=1) -> float:
-        """L2 sensitivity after rounding: ``sensitivity + sqrt(n_dims) * granularity``."""
+        """L2 sensitivity after rounding: adds ``sqrt(n_dims) * granularity``.
+
+        Parameters
+        ----------
+        sensitivity : float, default=1.0
+            L2 sensitivity of the released values (before rounding).
+        n_dims : int, default=1
+            Number of coordinates that may change.
+
+        Returns
+        -------
+        sensitivity : float
+            The sensitivity the noise must be calibrated to.
+        """
         sensitivity = _check_positive(sensitivity, "sensitivity")
         return sensitivity + math.sqrt(_check_n_dims(n_dims)) * self.granularity
 
@@ -139,6 +153,7 @@ class Gaussian:
         Returns
         -------
         event : dp_accounting.GaussianDpEvent
+            Noise multiplier ``sigma / effective_sensitivity``.
         """
         sens = self.effective_sensitivity(sensitivity, n_dims=n_dims)
         return dp_accounting.GaussianDpEvent(noise_multiplier=self.sigma / sens)
@@ -159,6 +174,7 @@ class Gaussian:
         Returns
         -------
         noise : ndarray of float64
+            Multiples of ``granularity``.
         """
         steps = _gaussian_steps(_check_shape(shape), self._steps_scale, _check_rng(rng))
         return _from_grid(steps, self.granularity)

@@ -1,34 +1,6 @@
 """The power-of-two grid that makes continuous noise floating-point safe.
 
-Adding floating-point noise to a floating-point value leaks the value through
-the low-order bits of the result (Mironov 2012; Jin et al. 2022 for Gaussian
-samplers): ``x + noise`` can take values that ``x' + noise`` never takes. The
-samplers here follow OpenDP and Google's differential privacy library instead:
-
-1. the value is rounded to the nearest multiple of a power of two
-   ``granularity`` (``2**k``), so it becomes an exact integer ``r`` of grid
-   steps (division by a power of two is exact in binary floating point);
-2. the noise is drawn on the same grid, as an integer number ``N`` of steps
-   (continuous noise of scale ``scale / granularity`` rounded to the nearest
-   integer);
-3. the output is ``(r + N) * granularity``.
-
-Every output is a multiple of ``granularity``, whatever the input, so the
-low-order bits carry nothing. ``r + rint(L)`` equals ``rint(r + L)`` for an
-integer ``r``: it is post-processing of the ideal continuous mechanism applied
-to the grid value, so it keeps that mechanism's exact guarantee (Laplace,
-analytic Gaussian) with the sensitivity of the *rounded* values. Rounding
-moves a value by at most ``granularity / 2``, so it adds at most
-``granularity`` to the sensitivity of each coordinate (``n_dims *
-granularity`` in L1, ``sqrt(n_dims) * granularity`` in L2); the calibration
-helpers include that term.
-
-The grid is ``2**GRID_BITS`` times finer than the noise scale, so the output
-is continuous for every practical purpose while the noise, in grid units, has
-``2**(52 - GRID_BITS)`` representable floats per integer (its probability mass
-function is accurate to about ``2**-30`` relative, far below statistical
-relevance; only tails beyond about 30 noise scales, of probability below
-``1e-13``, are coarser).
+See the docstring of :mod:`skpriv.mechanisms` for the construction.
 """
 
 import math
@@ -48,6 +20,10 @@ GRID_BITS = 20
 def grid_granularity(scale: float) -> float:
     """The power-of-two grid step used for noise of the given scale.
 
+    The grid is fine enough that the output looks continuous and coarse
+    enough that the noise, in grid steps, is sampled accurately by float64
+    arithmetic (see the module notes of :mod:`skpriv.mechanisms`).
+
     Parameters
     ----------
     scale : float
@@ -58,6 +34,11 @@ def grid_granularity(scale: float) -> float:
     granularity : float
         ``2**(floor(log2(scale)) - GRID_BITS)``: a power of two between
         ``scale * 2**-(GRID_BITS + 1)`` and ``scale * 2**-GRID_BITS``.
+
+    See Also
+    --------
+    Laplace : Uses this grid by default.
+    Gaussian : Uses this grid by default.
 
     Examples
     --------

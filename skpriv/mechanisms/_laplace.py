@@ -143,12 +143,38 @@ class Laplace:
         return cls(scale, granularity=granularity)
 
     def effective_sensitivity(self, sensitivity=1.0, *, n_dims=1) -> float:
-        """L1 sensitivity after rounding: ``sensitivity + n_dims * granularity``."""
+        """L1 sensitivity after rounding: ``sensitivity + n_dims * granularity``.
+
+        Parameters
+        ----------
+        sensitivity : float, default=1.0
+            L1 sensitivity of the released values (before rounding).
+        n_dims : int, default=1
+            Number of coordinates that may change.
+
+        Returns
+        -------
+        sensitivity : float
+            The sensitivity the noise must be calibrated to.
+        """
         sensitivity = _check_positive(sensitivity, "sensitivity")
         return sensitivity + _check_n_dims(n_dims) * self.granularity
 
     def epsilon(self, sensitivity=1.0, *, n_dims=1) -> float:
-        """Epsilon of one :meth:`randomise` call at this L1 sensitivity."""
+        """Epsilon of one :meth:`randomise` call at this L1 sensitivity.
+
+        Parameters
+        ----------
+        sensitivity : float, default=1.0
+            L1 sensitivity of the released values (before rounding).
+        n_dims : int, default=1
+            Number of coordinates that may change.
+
+        Returns
+        -------
+        epsilon : float
+            ``effective_sensitivity(sensitivity, n_dims=n_dims) / scale``.
+        """
         return self.effective_sensitivity(sensitivity, n_dims=n_dims) / self.scale
 
     def dp_event(self, sensitivity=1.0, *, n_dims=1):
@@ -164,6 +190,7 @@ class Laplace:
         Returns
         -------
         event : dp_accounting.LaplaceDpEvent
+            Noise multiplier ``scale / effective_sensitivity``.
         """
         sens = self.effective_sensitivity(sensitivity, n_dims=n_dims)
         return dp_accounting.LaplaceDpEvent(noise_multiplier=self.scale / sens)
@@ -184,6 +211,7 @@ class Laplace:
         Returns
         -------
         noise : ndarray of float64
+            Multiples of ``granularity``.
         """
         steps = _laplace_steps(_check_shape(shape), self._steps_scale, _check_rng(rng))
         return _from_grid(steps, self.granularity)
@@ -258,16 +286,51 @@ class DiscreteLaplace:
 
     @classmethod
     def from_epsilon(cls, epsilon, sensitivity=1):
-        """The mechanism that is ``epsilon``-DP at integer L1 ``sensitivity``."""
+        """The mechanism that is ``epsilon``-DP at integer L1 ``sensitivity``.
+
+        Parameters
+        ----------
+        epsilon : float
+            Target epsilon (> 0).
+        sensitivity : int, default=1
+            Integer L1 sensitivity of the released values.
+
+        Returns
+        -------
+        mechanism : DiscreteLaplace
+            With ``scale = sensitivity / epsilon``.
+        """
         epsilon = check_epsilon(epsilon)
         return cls(_check_int_sensitivity(sensitivity) / epsilon)
 
     def epsilon(self, sensitivity=1) -> float:
-        """Epsilon of one :meth:`randomise` call at integer L1 sensitivity."""
+        """Epsilon of one :meth:`randomise` call at integer L1 sensitivity.
+
+        Parameters
+        ----------
+        sensitivity : int, default=1
+            Integer L1 sensitivity of the released values.
+
+        Returns
+        -------
+        epsilon : float
+            ``sensitivity / scale``.
+        """
         return _check_int_sensitivity(sensitivity) / self.scale
 
     def dp_event(self, sensitivity=1):
-        """The ``dp_accounting.DiscreteLaplaceDpEvent`` of one release."""
+        """The ``dp_accounting`` event of one :meth:`randomise` call.
+
+        Parameters
+        ----------
+        sensitivity : int, default=1
+            Integer L1 sensitivity of the released values.
+
+        Returns
+        -------
+        event : dp_accounting.dp_event.DiscreteLaplaceDpEvent
+            Noise parameter ``1 / scale`` at that sensitivity.
+        """
         return DiscreteLaplaceDpEvent(
             noise_parameter=1.0 / self.scale,
             sensitivity=_check_int_sensitivity(sensitivity),
@@ -286,6 +349,7 @@ class DiscreteLaplace:
         Returns
         -------
         noise : ndarray of int64
+            Discrete Laplace draws.
         """
         shape, rng = _check_shape(shape), _check_rng(rng)
         if self.scale > 2.0**40:
@@ -314,7 +378,8 @@ class DiscreteLaplace:
 
         Returns
         -------
-        noisy : ndarray of int64, same shape as ``values``
+        noisy : ndarray of int64
+            ``values`` plus noise, same shape as ``values``.
         """
         values = np.asarray(values)
         if values.dtype.kind == "f":

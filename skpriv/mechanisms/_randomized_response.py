@@ -13,7 +13,7 @@ __all__ = ["KaryRandomizedResponse"]
 
 
 class KaryRandomizedResponse:
-    """k-ary randomized response (Warner 1965; Kairouz et al. 2016).
+    """The k-ary randomized response mechanism (Warner 1965; Kairouz et al. 2016).
 
     Each code in ``[0, n_categories)`` is kept with probability
     ``e^epsilon / (e^epsilon + k - 1)`` and otherwise replaced by one of the
@@ -85,7 +85,13 @@ class KaryRandomizedResponse:
         self.noise_parameter = k * math.exp(-self.epsilon) * self.keep_probability
 
     def dp_event(self):
-        """The ``dp_accounting`` event of one randomized value."""
+        """The ``dp_accounting`` event of one randomized value.
+
+        Returns
+        -------
+        event : dp_accounting.RandomizedResponseDpEvent or NoOpDpEvent
+            ``NoOpDpEvent`` when there is a single category.
+        """
         if self.n_categories == 1:
             return dp_accounting.NoOpDpEvent()
         return dp_accounting.RandomizedResponseDpEvent(
@@ -104,7 +110,8 @@ class KaryRandomizedResponse:
 
         Returns
         -------
-        randomized : ndarray of int64, same shape as ``codes``
+        randomized : ndarray of int64
+            Randomized codes, same shape as ``codes``.
         """
         codes = self._check_codes(codes)
         rng = _check_rng(rng)
@@ -136,6 +143,7 @@ class KaryRandomizedResponse:
         Returns
         -------
         estimate : ndarray of float64 of shape (n_categories,)
+            Estimated count (or frequency) of each category.
         """
         codes = self._check_codes(codes).ravel()
         k = self.n_categories

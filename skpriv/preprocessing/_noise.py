@@ -73,7 +73,6 @@ class _BaseNoise(PrivacyMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
         return tags
 
 
-
 @inject_docstring(
     epsilon=PARAM_DOCS["epsilon"].replace(
         "of the release", "of one row per ``transform`` call"

@@ -47,7 +47,7 @@ def _encode(column: np.ndarray, categories: np.ndarray):
 class RandomizedResponse(
     PrivacyMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
 ):
-    """k-ary randomized response on every column: record-level local DP.
+    """Randomize categorical columns by k-ary randomized response (local DP).
 
     Each value is kept with probability ``e^eps_j / (e^eps_j + k_j - 1)`` and
     otherwise replaced by one of the other ``k_j - 1`` categories of its
