@@ -1,0 +1,95 @@
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skpriv.encryption import Key, dump, load
+from skpriv.exceptions import DecryptionError
+
+from .conftest import assert_no_canary
+
+
+@pytest.fixture(scope="module")
+def model():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    return make_pipeline(StandardScaler(), LogisticRegression()).fit(X, X[:, 0] > 0), X
+
+
+@pytest.mark.parametrize("serializer", ["skops", "pickle"])
+def test_roundtrip(tmp_path, model, serializer):
+    est, X = model
+    key = Key.generate()
+    path = dump(est, tmp_path / "m.skpriv", key, serializer=serializer)
+    loaded = load(path, key, allow_pickle=serializer == "pickle")
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+
+def test_pickle_payload_needs_allow_pickle(tmp_path, model):
+    key = Key.generate()
+    path = dump(model[0], tmp_path / "m", key, serializer="pickle")
+    with pytest.raises(ValueError, match="allow_pickle=True"):
+        load(path, key)
+
+
+def test_skops_untrusted_types_listed_after_authentication(tmp_path):
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    from skpriv.preprocessing import Masker
+
+    key = Key.generate()
+    path = dump(Masker(strategy="redact").fit([["a"]]), tmp_path / "m", key)
+    with pytest.raises(UntrustedTypesFoundException, match="Masker"):
+        load(path, key)
+    loaded = load(path, key, trusted=["skpriv.preprocessing._masking.Masker"])
+    assert loaded.transform([["b"]])[0, 0] == "[REDACTED]"
+
+
+def test_tamper_sweep_on_file(tmp_path):
+    key = Key.generate()
+    path = dump({"weights": [1.0, 2.0], "name": "m"}, tmp_path / "m", key)
+    blob = path_bytes = open(path, "rb").read()
+    bad = tmp_path / "bad"
+    variants = []
+    for i in range(len(blob)):  # flip one bit in every byte
+        flipped = bytearray(blob)
+        flipped[i] ^= 1 << (i % 8)
+        variants.append(bytes(flipped))
+    step = max(1, len(blob) // 200)
+    variants += [blob[:n] for n in range(0, len(blob), step)]  # truncations
+    variants += [blob[:-1], blob + b"\x00", blob + blob[-16:], b"", b"\x80\x04N."]
+    for data in variants:
+        bad.write_bytes(data)
+        with pytest.raises(DecryptionError):
+            load(bad, key, allow_pickle=True)
+    assert path_bytes == blob
+
+
+def test_wrong_key_other_formats_and_key_ring(tmp_path, model):
+    old, new = Key.generate(), Key.generate()
+    path = dump(model[0], tmp_path / "m", old)
+    with pytest.raises(DecryptionError, match="Wrong key"):
+        load(path, new)
+    load(path, [new, old])  # a key ring opens files of any of its keys
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps(model[0]))
+    with pytest.raises(DecryptionError, match="Not an skpriv"):
+        load(plain, old, allow_pickle=True)
+
+
+def test_no_key_material_in_files(tmp_path, model, canary_env, canary_file):
+    for key in (canary_env, canary_file):
+        path = dump(model[0], tmp_path / "m", key)
+        assert_no_canary(open(path, "rb").read())
+        header = open(path, "rb").read()[:400]
+        assert b"AES-256-GCM" in header and b"scikit-learn" in header
+
+
+def test_bad_serializer(tmp_path):
+    with pytest.raises(ValueError, match="serializer"):
+        dump(1, tmp_path / "x", Key.generate(), serializer="json")
+    with pytest.raises(TypeError, match="key must be"):
+        dump(1, tmp_path / "x", "password")

@@ -1,0 +1,121 @@
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skpriv.accounting import privacy_spent
+from skpriv.encryption import EncryptedEstimator, Key
+from skpriv.exceptions import DecryptionError
+from tests.toy import ToyNoisyMean
+
+from .conftest import assert_no_canary
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(n_samples=80, n_features=5, random_state=0)
+    return X, y
+
+
+def test_predictions_match_plain_model(data):
+    X, y = data
+    plain = LogisticRegression().fit(X, y)
+    enc = EncryptedEstimator(LogisticRegression(), Key.generate()).fit(X, y)
+    np.testing.assert_array_equal(enc.predict(X), plain.predict(X))
+    np.testing.assert_allclose(enc.predict_proba(X), plain.predict_proba(X))
+    np.testing.assert_allclose(enc.decision_function(X), plain.decision_function(X))
+    assert enc.score(X, y) == plain.score(X, y)
+    np.testing.assert_array_equal(enc.classes_, [0, 1])
+    assert enc.n_features_in_ == 5
+    assert not hasattr(enc, "coef_")
+    assert not hasattr(EncryptedEstimator(LinearRegression(), None), "predict_proba")
+
+
+def test_pickle_holds_no_coefficients(data, canary_env):
+    X, y = data
+    for key in (Key.generate(), canary_env):
+        enc = EncryptedEstimator(LogisticRegression(), key).fit(X, y)
+        inner_coef = LogisticRegression().fit(X, y).coef_
+        blob = pickle.dumps(enc)
+        for arr in (inner_coef, inner_coef.astype(np.float32)):
+            assert arr.tobytes() not in blob
+            assert arr.ravel()[:2].tobytes() not in blob
+        again = pickle.loads(blob)
+        np.testing.assert_array_equal(again.predict(X), enc.predict(X))
+    assert_no_canary(pickle.dumps(enc))
+
+
+def test_tampered_or_wrong_key_raises(data):
+    X, y = data
+    enc = EncryptedEstimator(LogisticRegression(), Key.generate()).fit(X, y)
+    blob = bytearray(enc.encrypted_estimator_)
+    blob[-5] ^= 1
+    enc.encrypted_estimator_ = bytes(blob)
+    with pytest.raises(DecryptionError):
+        enc.predict(X)
+    other = EncryptedEstimator(LogisticRegression(), Key.generate()).fit(X, y)
+    other.set_params(key=Key.generate())
+    with pytest.raises(DecryptionError, match="Wrong key"):
+        other.predict(X)
+
+
+def test_key_ring_and_rotation(data):
+    X, y = data
+    old, new = Key.generate(), Key.generate()
+    enc = EncryptedEstimator(LogisticRegression(), old).fit(X, y)
+    enc.set_params(key=[new, old])
+    enc.predict(X)  # old ciphertext, new key ring
+    assert enc.key_id_ == old.key_id
+    enc.fit(X, y)
+    assert enc.key_id_ == new.key_id
+
+
+def test_pipeline_grid_search_and_transformers(data):
+    X, y = data
+    key = Key.generate()
+    pipe = make_pipeline(
+        EncryptedEstimator(StandardScaler(), key),
+        EncryptedEstimator(LogisticRegression(), key),
+    )
+    search = GridSearchCV(pipe, {"encryptedestimator-2__estimator__C": [0.1, 1]}, cv=3)
+    search.fit(X, y)
+    assert search.best_score_ > 0.7
+    pca = EncryptedEstimator(PCA(n_components=2), key).fit(X)
+    assert pca.transform(X).shape == (80, 2)
+    assert list(pca.get_feature_names_out()) == ["pca0", "pca1"]
+
+
+def test_privacy_spent_sees_inner_events(data):
+    X, _ = data
+    X = (X - X.min(0)) / (X.max(0) - X.min(0))
+    key = Key.generate()
+    enc = EncryptedEstimator(ToyNoisyMean(epsilon=0.5, random_state=0), key).fit(X)
+    assert privacy_spent(enc, delta=0).epsilon == pytest.approx(0.5)
+    assert privacy_spent(make_pipeline(enc)).epsilon == pytest.approx(0.5)
+    search = GridSearchCV(
+        EncryptedEstimator(ToyNoisyMean(random_state=0), key),
+        {"estimator__epsilon": [0.5, 1.0]},
+        cv=2,
+        scoring=lambda est, X, y=None: 0.0,
+    ).fit(X)
+    # 2 candidates x 2 splits + the refit.
+    assert privacy_spent(search, delta=0).epsilon == pytest.approx(2 * 1.5 + 0.5)
+    plain = EncryptedEstimator(LogisticRegression(), key).fit(*data)
+    assert not hasattr(plain, "dp_event_")
+    assert privacy_spent(plain).epsilon == 0.0
+
+
+def test_invalid_inputs(data):
+    X, y = data
+    with pytest.raises(TypeError, match="fit method"):
+        EncryptedEstimator("model", Key.generate()).fit(X, y)
+    with pytest.raises(ValueError, match="key"):
+        EncryptedEstimator(LogisticRegression(), "secret").fit(X, y)
+    with pytest.raises(Exception, match="not fitted"):
+        EncryptedEstimator(LogisticRegression(), Key.generate()).predict(X)

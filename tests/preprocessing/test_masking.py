@@ -1,0 +1,317 @@
+import hashlib
+import hmac
+import pickle
+import time
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skpriv.encryption import Key
+from skpriv.preprocessing import Masker
+from skpriv.utils.estimator_checks import _EXPECTED_FAILED_CHECKS
+
+CANARY = (b"KEYCANARY" * 4)[:32]
+
+
+def _col(values):
+    return np.array(values, dtype=object).reshape(-1, 1)
+
+
+# ---------------------------------------------------------------- sklearn checks
+# Text output cannot go through the checks' assert_allclose (the same reason
+# as ColumnEncryptor's entry in skpriv's expected-failures table);
+# test_exact_equality_checks below checks these properties exactly.
+_TEXT_OUTPUT_FAILURES = {
+    check: reason.replace("ColumnEncryptor", "Masker")
+    for check, reason in _EXPECTED_FAILED_CHECKS["ColumnEncryptor"].items()
+}
+_CHECKED = [
+    Masker(strategy="replace", fill_value=-1.0),  # numeric output: every check
+    Masker(strategy="hash", key=Key(CANARY)),
+    Masker(strategy="generalize", n_bins=3),
+]
+_EXACT = [
+    *_CHECKED[1:],
+    Masker(strategy="redact"),
+    Masker(strategy="partial", keep_first=1, keep_last=1),
+]
+
+
+@parametrize_with_checks(
+    _CHECKED,
+    expected_failed_checks=lambda est: (
+        {} if est.strategy == "replace" else _TEXT_OUTPUT_FAILURES
+    ),
+)
+def test_sklearn_checks_on_every_strategy(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("masker", _EXACT, ids=lambda m: m.strategy)
+def test_exact_equality_checks(masker):
+    # What the expected failures above check with assert_allclose, exactly.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    full = masker.fit_transform(X)
+    np.testing.assert_array_equal(full, masker.fit(X).transform(X))
+    order = rng.permutation(30)
+    np.testing.assert_array_equal(full[order], masker.transform(X[order]))
+    np.testing.assert_array_equal(full[:5], masker.transform(X[:5]))
+    np.testing.assert_array_equal(full, masker.transform(X.tolist()))
+    np.testing.assert_array_equal(full, pickle.loads(pickle.dumps(masker)).transform(X))
+    np.testing.assert_array_equal(full, make_pipeline(masker).fit_transform(X))
+
+
+# ---------------------------------------------------------------------- hash
+def test_hash_is_keyed_hmac_not_plain_sha():
+    key = Key(CANARY)
+    values = ["alice@example.org", "123456", ""]
+    out = Masker(strategy="hash", key=key, hash_length=64).fit_transform(_col(values))
+    sub = key._material("masker/hash")
+    for v, o in zip(values, out.ravel()):
+        assert o == hmac.new(sub, v.encode(), hashlib.sha256).hexdigest()
+        assert o != hashlib.sha256(v.encode()).hexdigest()
+        assert o != hmac.new(CANARY, v.encode(), hashlib.sha256).hexdigest()
+
+
+def test_hash_stable_and_unlinkable_across_keys_and_purposes():
+    X = _col([f"id{i}" for i in range(200)])
+    key = Key.generate()
+
+    def pseudo(k):
+        return Masker(strategy="hash", key=k).fit_transform(X).ravel()
+
+    a = pseudo(key)
+    np.testing.assert_array_equal(a, pseudo(key))
+    assert len(set(a)) == 200
+    for other in (Key.generate(), key.derive("emails"), key.derive("phones")):
+        assert not set(a) & set(pseudo(other))
+    assert not set(pseudo(key.derive("emails"))) & set(pseudo(key.derive("phones")))
+
+
+@pytest.mark.parametrize("length", [8, 13, 16, 64])
+def test_hash_length(length):
+    out = Masker(strategy="hash", key=Key.generate(), hash_length=length)
+    vals = out.fit_transform(_col(["a", "b"])).ravel()
+    assert all(len(v) == length and int(v, 16) >= 0 for v in vals)
+
+
+def test_dictionary_attack_recovers_nothing_without_key():
+    ids = [f"{i:06d}" for i in range(100_000)]
+    key = Key.generate()
+    targets = _col(["042424", "999999", "000001"])
+    pseudo = set(
+        Masker(strategy="hash", key=key, hash_length=64).fit_transform(targets).ravel()
+    )
+    # An attacker enumerates all candidate IDs with plain hashes and with
+    # HMACs under guessed keys: nothing matches.
+    start = time.perf_counter()
+    plain = {hashlib.sha256(i.encode()).hexdigest() for i in ids}
+    elapsed = time.perf_counter() - start
+    assert not pseudo & plain
+    for guess in (b"", b"\x00" * 32, b"key", b"secret"):
+        assert not pseudo & {
+            hmac.new(guess, i.encode(), hashlib.sha256).hexdigest() for i in ids
+        }
+    # ...whereas the same enumeration reverses a plain hash at once.
+    leaked = hashlib.sha256(b"042424").hexdigest()
+    assert leaked in plain and elapsed < 5
+
+
+def test_hash_numbers_as_text_and_missing_kept():
+    m = Masker(strategy="hash", key=Key.generate()).fit(_col(["x"]))
+    out = m.transform(np.array([[42], ["42"], [None], [np.nan]], dtype=object))
+    assert out[0, 0] == out[1, 0]
+    assert out[2, 0] is None and np.isnan(out[3, 0])
+
+
+# ------------------------------------------------------------ other strategies
+def test_redact_hides_missing_too():
+    out = Masker().fit_transform(_col(["a", None, np.nan]))
+    assert out.ravel().tolist() == ["[REDACTED]"] * 3
+
+
+def test_replace_and_numeric_output():
+    out = Masker(strategy="replace", fill_value="X").fit_transform(_col(["a", None]))
+    assert out.ravel().tolist() == ["X", None]
+    num = Masker(strategy="replace", fill_value=0).fit_transform([[1.5], [np.nan]])
+    assert num.dtype == np.float64 and num[0, 0] == 0 and np.isnan(num[1, 0])
+    assert np.isnan(Masker(strategy="replace").fit_transform([[1.0]])).all()
+
+
+@pytest.mark.parametrize(
+    "first, last, value, expected",
+    [
+        (0, 4, "4111111111111111", "************1111"),
+        (1, 1, "alice", "a***e"),
+        (2, 2, "abcd", "****"),  # too short to hide anything: all masked
+        (0, 0, "abc", "***"),
+        (3, 0, "abcdef", "abc***"),
+        (0, 2, "", ""),
+    ],
+)
+def test_partial(first, last, value, expected):
+    m = Masker(strategy="partial", keep_first=first, keep_last=last)
+    assert m.fit_transform(_col([value]))[0, 0] == expected
+
+
+def test_partial_mask_char_and_numbers():
+    m = Masker(strategy="partial", keep_last=2, mask_char="#")
+    assert m.fit_transform(_col([123456, None])).ravel().tolist() == ["####56", None]
+    with pytest.raises(ValueError, match="mask_char"):
+        Masker(strategy="partial", mask_char="ab").fit(_col(["a"]))
+
+
+def test_generalize_quantile_uniform_and_edges():
+    X = np.arange(100, dtype=float).reshape(-1, 1)
+    q = Masker(strategy="generalize", n_bins=4).fit(X)
+    np.testing.assert_allclose(q.bin_edges_[0], [0, 24.75, 49.5, 74.25, 99])
+    labels = q.transform(X).ravel()
+    assert len(set(labels)) == 4 and labels[-1] == "[74.25, 99]"
+    u = Masker(strategy="generalize", n_bins=2, binning="uniform").fit(X)
+    np.testing.assert_allclose(u.bin_edges_[0], [0, 49.5, 99])
+    assert u.transform([[-1], [200], [np.nan]]).ravel().tolist()[:2] == ["< 0", "> 99"]
+    fixed = Masker(strategy="generalize", bin_edges=[0, 18, 65]).fit(X)
+    assert fixed.transform([[17.9], [18], [65], [90]]).ravel().tolist() == [
+        "[0, 18)",
+        "[18, 65]",
+        "[18, 65]",
+        "> 65",
+    ]
+
+
+def test_generalize_top_and_bottom_coding():
+    X = np.array([[1.0], [5], [20], [50], [90], [1000]])
+    m = Masker(strategy="generalize", n_bins=2, bottom_code=5, top_code=90).fit(X)
+    out = m.transform(X).ravel().tolist()
+    assert out[0] == "< 5" and out[-2:] == [">= 90", ">= 90"]
+    assert m.bin_edges_[0][0] == 5 and m.bin_edges_[0][-1] == 90
+    with pytest.raises(ValueError, match="bottom_code"):
+        Masker(strategy="generalize", bottom_code=5, top_code=1).fit(X)
+
+
+def test_generalize_dates():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2024-03-15", "2023-12-31", None]),
+            "iso": ["2024-03-15", "1999-01-02", None],
+        }
+    )
+    month = Masker(strategy="generalize").fit_transform(df)
+    assert month[:2].tolist() == [["2024-03", "2024-03"], ["2023-12", "1999-01"]]
+    year = Masker(strategy="generalize", date_unit="year").fit_transform(
+        np.array(["2024-03-15", "2023-12-31"], dtype="datetime64[D]").reshape(-1, 1)
+    )
+    assert year.ravel().tolist() == ["2024", "2023"]
+
+
+def test_generalize_rejects_text():
+    with pytest.raises(ValueError, match="numeric or date"):
+        Masker(strategy="generalize").fit(_col(["a", "b"]))
+
+
+# -------------------------------------------------------------------- random
+def _interval(n, p, alpha=1e-6):
+    return binom.ppf(alpha / 2, n, p), binom.isf(alpha / 2, n, p)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_random_replaces_a_binomial_share(p):
+    # False-failure rate 1e-6: the count of replaced cells must lie in the
+    # central 1 - 1e-6 interval of Binomial(n, p).
+    X = np.ones((20_000, 5))
+    lo, hi = _interval(X.size, p)
+    out = Masker(strategy="random", p=p, fill_value=0.0, random_state=1).fit_transform(
+        X
+    )
+    assert lo <= (out == 0).sum() <= hi
+    # Independent across columns: pairs replaced together ~ Binomial(n, p^2).
+    both = ((out[:, 0] == 0) & (out[:, 1] == 0)).sum()
+    lo2, hi2 = _interval(len(X), p * p)
+    assert lo2 <= both <= hi2
+    # Power: a mechanism mis-scaled by 10% fails the same test.
+    bad = Masker(strategy="random", p=p * 1.1, fill_value=0.0, random_state=1)
+    assert not lo <= (bad.fit_transform(X) == 0).sum() <= hi
+
+
+def test_random_object_columns_missing_and_seeds():
+    X = _col(["a", "b", None, "d"] * 50)
+    m = Masker(strategy="random", p=0.5, fill_value="?", random_state=0)
+    a, b = m.fit_transform(X), m.transform(X)
+    np.testing.assert_array_equal(a, b)  # an int seed repeats its masks
+    assert a[2, 0] is None
+    assert set(a.ravel()) - {None} <= {"a", "b", "d", "?"}
+    fresh = Masker(strategy="random", p=0.5, fill_value="?").fit(X)
+    assert not np.array_equal(fresh.transform(X), fresh.transform(X))
+    assert (Masker(strategy="random", p=0.0).fit_transform(X) == X).all()
+    assert (
+        Masker(strategy="random", p=1.0).fit_transform(X).tolist().count([None]) == 200
+    )
+
+
+def test_random_records_no_dp_event():
+    m = Masker(strategy="random", p=0.5, random_state=0).fit([[1.0]])
+    assert not hasattr(m, "dp_event_")
+
+
+# ---------------------------------------------------------- integration, errors
+def test_column_transformer_pandas_output():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(
+        {
+            "email": ["a@x.org", "b@y.org", None],
+            "card": ["4111", "5500", "3400"],
+            "age": [23.0, 67.0, 41.0],
+        }
+    )
+    key = Key.generate()
+    ct = ColumnTransformer(
+        [
+            ("ids", Masker(strategy="hash", key=key), ["email"]),
+            ("card", Masker(strategy="partial", keep_last=2), ["card"]),
+            ("age", Masker(strategy="generalize", bin_edges=[0, 30, 60]), ["age"]),
+        ]
+    ).set_output(transform="pandas")
+    out = ct.fit_transform(df)
+    assert list(out.columns) == ["ids__email", "card__card", "age__age"]
+    assert out["card__card"].tolist() == ["**11", "**00", "**00"]
+    assert out["age__age"].tolist() == ["[0, 30)", "> 60", "[30, 60]"]
+    assert pd.isna(out["ids__email"][2])
+    encoded = make_pipeline(ct, OneHotEncoder(handle_unknown="ignore")).fit_transform(
+        df
+    )
+    assert encoded.shape[0] == 3
+
+
+def test_bad_params_name_the_parameter():
+    X = _col(["a"])
+    with pytest.raises(ValueError, match="key"):
+        Masker(strategy="hash").fit(X)
+    with pytest.raises(ValueError, match="strategy"):
+        Masker(strategy="scramble").fit(X)
+    with pytest.raises(ValueError, match="hash_length"):
+        Masker(strategy="hash", key=Key.generate(), hash_length=4).fit(X)
+    with pytest.raises(ValueError, match="p"):
+        Masker(strategy="random", p=1.5).fit(X)
+    with pytest.raises(ValueError, match="bin_edges"):
+        Masker(strategy="generalize", bin_edges=[3, 1]).fit([[1.0]])
+    with pytest.raises(ValueError, match="key"):
+        Masker(strategy="hash", key="my secret").fit(X)
+
+
+def test_repr_and_pickle_hide_key(monkeypatch):
+    import base64
+
+    monkeypatch.setenv("SKPRIV_TEST_MASK", base64.urlsafe_b64encode(CANARY).decode())
+    m = Masker(strategy="hash", key=Key.from_env("SKPRIV_TEST_MASK")).fit(_col(["a"]))
+    for blob in (repr(m).encode(), pickle.dumps(m), str(m.get_params()).encode()):
+        assert CANARY not in blob and base64.urlsafe_b64encode(CANARY) not in blob
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(m)).transform(_col(["a"])), m.transform(_col(["a"]))
+    )
