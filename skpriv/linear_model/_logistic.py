@@ -28,13 +28,14 @@ INTERCEPT_FEATURE = 0.3
 #: Share of the budget (of mu^2 in Gaussian-DP terms, of epsilon for pure DP)
 #: spent on ``data_norm="private"``.
 NORM_SHARE = 0.1
-#: Share of mu^2 spent on the noisy row count the gradient solver needs.
-COUNT_SHARE = 0.03
-#: Share of the sufficient-statistics budget (mu^2) spent on Z^T Z.
+#: Shares of the solver's budget (of mu^2): the Gram matrix Z^T Z, then the
+#: statistic Z^T t of the starting point; the noisy steps get the rest.
 GRAM_SHARE = 0.2
-#: ``solver="auto"`` uses gradient descent when the noise of one full-budget
-#: gradient release, relative to the row count, is below this level.
-AUTO_GD_NOISE_LEVEL = 0.1
+TARGET_SHARE_GD = 0.2
+#: ``solver="auto"`` takes noisy Newton steps ("gd") when the noise of the
+#: rest of the budget spent on one gradient, relative to the noisy trace of
+#: Z^T Z (about the number of rows), is below this level; else "ssp".
+AUTO_GD_NOISE_LEVEL = 0.15
 #: Quantile of the row norms that ``data_norm="private"`` estimates.
 NORM_QUANTILE = 0.95
 
@@ -224,7 +225,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         C=1.0,
         fit_intercept=True,
         solver="auto",
-        max_iter=40,
+        max_iter=20,
         tol=1e-4,
         random_state=None,
         n_jobs=None,
@@ -252,28 +253,33 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
             return {"norm_eps": norm_eps, "main_eps": self.epsilon - norm_eps}
         mu = 1.0 / gaussian_sigma(self.epsilon, self.delta)
         norm_share = NORM_SHARE if private_norm else 0.0
-        main_share = 1.0 - norm_share - COUNT_SHARE
+        mu_rest = mu * math.sqrt(1.0 - norm_share)
         return {
             "norm_mult": 1.0 / (mu * math.sqrt(norm_share)) if private_norm else None,
-            "count_mult": 1.0 / (mu * math.sqrt(COUNT_SHARE)),
-            "main_mult": 1.0 / (mu * math.sqrt(main_share)),
+            "gram_mult": 1.0 / (mu_rest * math.sqrt(GRAM_SHARE)),
+            # Multiplier of everything after the Gram matrix as one release.
+            "main_mult": 1.0 / (mu_rest * math.sqrt(1.0 - GRAM_SHARE)),
         }
 
     def _planned_dp_event(self, n_samples):
         budget = self._budget()
         events = []
-        if self.delta == 0:
-            if budget["norm_eps"] > 0:
+        if self.delta == 0 or self.solver == "output":
+            if self.delta == 0 and budget["norm_eps"] > 0:
                 events.append(dpa.LaplaceDpEvent(1.0 / budget["norm_eps"]))
-            events.append(dpa.LaplaceDpEvent(1.0 / budget["main_eps"]))
-        else:
-            slack = 1.0 + mech._PLD_SLACK
-            if budget["norm_mult"] is not None:
-                events.append(dpa.GaussianDpEvent(budget["norm_mult"] * slack))
-            events.append(dpa.GaussianDpEvent(budget["count_mult"] * slack))
-            # Every solver spends exactly mu_main-GDP: one Gaussian event of
-            # the main multiplier is equivalent to what it records.
-            events.append(dpa.GaussianDpEvent(budget["main_mult"] * slack))
+            elif self.delta > 0 and budget["norm_mult"] is not None:
+                events.append(dpa.GaussianDpEvent(budget["norm_mult"]))
+            eps = budget["main_eps"] if self.delta == 0 else self.epsilon
+            events.append(dpa.LaplaceDpEvent(1.0 / eps))
+            return dpa.ComposedDpEvent(events)
+        slack = 1.0 + mech._PLD_SLACK
+        if budget["norm_mult"] is not None:
+            events.append(dpa.GaussianDpEvent(budget["norm_mult"] * slack))
+        events.append(dpa.GaussianDpEvent(budget["gram_mult"] * slack))
+        # Both solvers spend exactly the Gaussian-DP of one release at the
+        # main multiplier after the Gram matrix (Gaussian compositions are
+        # Gaussian: 1/m^2 adds up), so this single event is equivalent.
+        events.append(dpa.GaussianDpEvent(budget["main_mult"] * slack))
         return dpa.ComposedDpEvent(events)
 
     # ------------------------------------------------------------------
@@ -367,50 +373,46 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
                 tol=self.tol,
             )
             return W, n_iter, [event]
-        # The row count is private: release it once, then use it freely.
-        count, count_event = mech.gaussian_release(
-            np.array([float(n_samples)]), 1.0, budget["count_mult"], rng
+        evals, evecs, trace, gram_event = mech.noisy_gram(
+            Z, rng, row_bound=row_bound, noise_multiplier=budget["gram_mult"]
         )
-        n_hat = max(float(count[0]) + budget["count_mult"], 1.0)
-        events = [count_event]
+        events = [gram_event]
         solver = self.solver
         if solver == "auto":
+            # Post-processing of the noisy trace: no extra cost.
             n_coef = Z.shape[1] * (1 if binary else Y.shape[1])
             noise_level = (
                 budget["main_mult"]
-                * mech.gradient_bound(row_bound, binary)
+                * mech.gradient_bound(row_bound, binary, clipped=True)
                 * math.sqrt(n_coef)
-                / n_hat
+                / max(trace, 1.0)
             )
             solver = "gd" if noise_level < AUTO_GD_NOISE_LEVEL else "ssp"
         self.solver_ = solver
-        if solver == "gd":
-            W, n_iter, event = mech.noisy_gradient_descent(
-                Z,
-                Y,
-                rng,
-                binary=binary,
-                row_bound=row_bound,
-                C=self.C,
-                n_hat=n_hat,
-                # T steps of multiplier m sqrt(T) compose to multiplier m.
-                noise_multiplier=budget["main_mult"] * math.sqrt(self.max_iter),
-                max_iter=self.max_iter,
-                tol=self.tol,
+        main = budget["main_mult"] * math.sqrt(1.0 - GRAM_SHARE)  # = 1 / mu_rest
+        common = dict(binary=binary, row_bound=row_bound, C=self.C, gram=(evals, evecs))
+        if solver == "ssp":
+            W, event = mech.sufficient_statistics(
+                Z, Y, rng, noise_multiplier=budget["main_mult"], **common
             )
-            return W, n_iter, events + [event]
-        main = budget["main_mult"]
+            return W, 1, events + [event]
         W, event = mech.sufficient_statistics(
+            Z, Y, rng, noise_multiplier=main / math.sqrt(TARGET_SHARE_GD), **common
+        )
+        events.append(event)
+        step_share = 1.0 - GRAM_SHARE - TARGET_SHARE_GD
+        W, n_iter, event = mech.noisy_newton(
             Z,
             Y,
+            W,
             rng,
-            binary=binary,
-            row_bound=row_bound,
-            C=self.C,
-            noise_multiplier_gram=main / math.sqrt(GRAM_SHARE),
-            noise_multiplier_target=main / math.sqrt(1.0 - GRAM_SHARE),
+            # T steps of multiplier m sqrt(T) compose to multiplier m.
+            noise_multiplier=main * math.sqrt(self.max_iter / step_share),
+            max_iter=self.max_iter,
+            tol=self.tol,
+            **common,
         )
-        return W, 1, events + [event]
+        return W, n_iter, events + [event]
 
     # ------------------------------------------------------------------
     # Prediction (post-processing)

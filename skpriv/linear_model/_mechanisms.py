@@ -5,8 +5,7 @@ Rows reach them already clipped and scaled: ``Z`` has one row per example,
 ``[x / data_norm, intercept_feature]``, so every row has L2 norm at most
 ``row_bound = sqrt(1 + intercept_feature**2)``. Neighbouring data sets differ
 by adding or removing one row (the relation of dp-accounting's PLD
-accountant); the dataset size is *not* public, so solvers that need it use a
-noisy count.
+accountant); the dataset size is *not* public and no solver uses it.
 """
 
 import math
@@ -21,8 +20,9 @@ from ..mechanisms import Gaussian, Laplace, grid_granularity
 
 __all__ = [
     "gaussian_release",
-    "gd_step_size",
-    "noisy_gradient_descent",
+    "gradient_bound",
+    "noisy_gram",
+    "noisy_newton",
     "output_perturbation",
     "private_norm_bound",
     "sufficient_statistics",
@@ -89,42 +89,122 @@ def private_norm_bound(norms, rng, *, noise_multiplier=None, epsilon=None, q=0.9
     return float(edges[min(k, edges.size - 1)]), event
 
 
-def _grad(W, Z, Y, binary):
-    """Sum over rows of the per-example loss gradients (no regularisation)."""
+#: Per-example residual clipping of the noisy steps: ``|sigmoid(w.x) - y|``
+#: (binary) or ``||softmax(W^T x) - e_y||_2`` (multinomial) is capped at this
+#: value, which caps one example's gradient at ``clip * row_bound``. At
+#: ``W = 0`` the residuals are 0.5 and ``sqrt(1 - 1/K)``; capping the
+#: residuals of badly misclassified rows halves the noise (binary) for a
+#: small bias, as per-example clipping does in DP-SGD.
+RESIDUAL_CLIP = {True: 0.5, False: 0.6}
+
+
+def _clipped_grad(W, Z, Y, binary):
+    """Sum over rows of the residual-clipped per-example loss gradients."""
+    clip = RESIDUAL_CLIP[binary]
     if binary:
-        return Z.T @ (expit(Z @ W) - Y)
-    return Z.T @ (softmax(Z @ W, axis=1) - Y)
+        return Z.T @ np.clip(expit(Z @ W) - Y, -clip, clip)
+    R = softmax(Z @ W, axis=1) - Y
+    norms = np.linalg.norm(R, axis=1, keepdims=True)
+    R *= np.minimum(1.0, clip / np.maximum(norms, np.finfo(np.float64).tiny))
+    return Z.T @ R
 
 
-def gradient_bound(row_bound, binary):
+def gradient_bound(row_bound, binary, *, clipped=False):
     """L2 bound of one example's loss gradient for rows of norm <= row_bound.
 
     Binary: ``|sigmoid(w.x) - y| * ||x|| <= row_bound``. Multinomial:
-    ``||softmax(W^T x) - e_y||_2 * ||x|| <= sqrt(2) * row_bound``.
+    ``||softmax(W^T x) - e_y||_2 * ||x|| <= sqrt(2) * row_bound``. With
+    ``clipped``, the residual is capped at :data:`RESIDUAL_CLIP`.
     """
+    if clipped:
+        return RESIDUAL_CLIP[binary] * row_bound
     return row_bound if binary else math.sqrt(2.0) * row_bound
 
 
-def gd_step_size(row_bound, binary, C, n_hat):
-    """Step size 1.8 / L for the smoothness bound L of the mean objective.
+def noisy_gram(Z, rng, *, row_bound, noise_multiplier):
+    """Release ``A = Z^T Z`` with Gaussian noise; returns its eigendecomposition.
 
-    The Hessian of the logistic loss is at most ``1/4 ||x||^2`` (binary) and
-    ``1/2 ||x||^2`` (multinomial), plus ``1 / (C n)`` from the penalty.
+    The upper triangle is released (adding or removing a row ``z`` changes it
+    by at most ``||z z^T||_F = ||z||^2 <= row_bound**2`` in L2) and mirrored.
+    Negative eigenvalues (noise) are set to zero and ``lam = 2 sqrt(D)
+    sigma``, about the spectral norm of the noise, is added so that the
+    matrix dominates the noise.
+
+    Returns
+    -------
+    evals, evecs : ndarray
+        ``A_+ + lam I = evecs @ diag(evals) @ evecs.T``.
+    trace : float
+        Noisy trace of ``A`` minus one standard deviation of its noise (about
+        the number of rows times their squared norm), used to judge the
+        noise level.
+    event : dp_accounting.DpEvent
     """
-    curvature = (0.25 if binary else 0.5) * row_bound**2 + 1.0 / (C * n_hat)
-    return 1.8 / curvature
+    D = Z.shape[1]
+    iu = np.triu_indices(D)
+    noisy, event = gaussian_release((Z.T @ Z)[iu], row_bound**2, noise_multiplier, rng)
+    A = np.zeros((D, D))
+    A[iu] = noisy
+    A = A + np.triu(A, 1).T
+    sigma = noise_multiplier * row_bound**2
+    lam = 2.0 * math.sqrt(D) * sigma
+    evals, evecs = np.linalg.eigh(A)
+    # A pessimistic (one standard deviation low) estimate of the trace.
+    trace = float(np.trace(A)) - math.sqrt(D) * sigma
+    return np.maximum(evals, 0.0) + lam, evecs, trace, event
 
 
-def noisy_gradient_descent(
-    Z, Y, rng, *, binary, row_bound, C, n_hat, noise_multiplier, max_iter, tol
+def _solve_psd(evals, evecs, M):
+    M2 = M if M.ndim == 2 else M[:, None]
+    out = evecs @ ((evecs.T @ M2) / evals[:, None])
+    return out if M.ndim == 2 else out[:, 0]
+
+
+def sufficient_statistics(Z, Y, rng, *, binary, row_bound, C, gram, noise_multiplier):
+    """Minimiser of the second-order expansion at zero from noisy statistics.
+
+    Releases ``B = Z^T T`` with centred targets ``T`` (``y - 1/2`` binary,
+    ``onehot - 1/K`` multinomial; L2 sensitivity ``row_bound * ||t||``) with
+    Gaussian noise. With the noisy Gram matrix ``A`` (:func:`noisy_gram`),
+    the penalised objective ``C sum loss + ||W||^2 / 2`` expanded to second
+    order at ``W = 0`` (the functional mechanism of Zhang et al. 2012, the
+    statistics perturbed as in Wang 2018) is minimised by
+    ``W = C (C A / k + I)^{-1} B``, ``k = 4`` (binary) or ``K``.
+
+    Returns
+    -------
+    W : ndarray
+    event : dp_accounting.DpEvent
+    """
+    if binary:
+        T, t_norm, k = Y - 0.5, 0.5, 4.0
+    else:
+        K = Y.shape[1]
+        T, k = Y - 1.0 / K, float(K)
+        t_norm = math.sqrt((1 - 1 / K) ** 2 + (K - 1) / K**2)
+    noisy_b, event = gaussian_release(
+        Z.T @ T, row_bound * t_norm, noise_multiplier, rng
+    )
+    evals, evecs = gram
+    W = C * _solve_psd(C * evals / k + 1.0, evecs, noisy_b)
+    return W, event
+
+
+def noisy_newton(
+    Z, Y, W, rng, *, binary, row_bound, C, gram, noise_multiplier, max_iter, tol
 ):
-    """Full-batch gradient descent on noisy gradient sums (Gaussian mechanism).
+    """Preconditioned full-batch gradient descent on noisy gradient sums.
 
-    Each step releases the sum of per-example gradients (L2 sensitivity
-    :func:`gradient_bound` under add/remove-one) plus Gaussian noise of
-    ``noise_multiplier`` times that sensitivity; everything else (the
-    penalty, the step, the average of the last half of the iterates, the
-    stopping test on the noisy gradient) is post-processing.
+    Each step releases the sum of per-example gradients with clipped
+    residuals (L2 sensitivity ``gradient_bound(..., clipped=True)`` under
+    add/remove-one) with Gaussian noise of
+    ``noise_multiplier`` times that sensitivity and takes the step
+    ``P^{-1} (C g + W)`` with ``P = C c A + I``, where ``A`` is the noisy Gram
+    matrix and ``c`` bounds the curvature of the loss (``1/4`` binary, ``1/2``
+    multinomial), so ``P`` majorises the Hessian of the penalised objective.
+    The result is the average of the last half of the iterates. All but the
+    noisy sums is post-processing; the stopping test uses only noisy values
+    (an early stop spends less, never more).
 
     Returns
     -------
@@ -132,81 +212,28 @@ def noisy_gradient_descent(
     n_iter : int
     event : dp_accounting.DpEvent
     """
-    G = gradient_bound(row_bound, binary)
-    eta = gd_step_size(row_bound, binary, C, n_hat)
-    shape = (Z.shape[1],) if binary else (Z.shape[1], Y.shape[1])
-    W = np.zeros(shape)
-    avg = np.zeros(shape)
+    G = gradient_bound(row_bound, binary, clipped=True)
+    evals, evecs = gram
+    curvature = 0.25 if binary else 0.5
+    precond = C * curvature * evals + 1.0
+    avg = np.zeros_like(W)
     n_avg = 0
-    start_avg = max_iter // 2
     n_iter = 0
     event = None
     for t in range(max_iter):
         noisy, event = gaussian_release(
-            _grad(W, Z, Y, binary), G, noise_multiplier, rng
+            _clipped_grad(W, Z, Y, binary), G, noise_multiplier, rng
         )
         n_iter = t + 1
-        step = (C * noisy + W) / (C * n_hat)
-        W = W - eta * step
-        if t >= start_avg:
+        step = _solve_psd(precond, evecs, C * noisy + W)
+        W = W - step
+        if t >= max_iter // 2:
             avg += W
             n_avg += 1
-        if np.linalg.norm(step) <= tol:
+        if np.linalg.norm(step) <= tol * max(1.0, np.linalg.norm(W)):
             break
     W = avg / n_avg if n_avg else W
     return W, n_iter, dpa.SelfComposedDpEvent(event, n_iter)
-
-
-def sufficient_statistics(
-    Z, Y, rng, *, binary, row_bound, C, noise_multiplier_gram, noise_multiplier_target
-):
-    """Logistic regression from noisy sufficient statistics (one release).
-
-    Releases ``A = Z^T Z`` (upper triangle, L2 sensitivity ``row_bound**2``)
-    and ``B = Z^T T`` with centred targets ``T`` (``y - 1/2`` binary,
-    ``onehot - 1/K`` multinomial; L2 sensitivity ``row_bound * ||t||``), both
-    with Gaussian noise. The weights minimise the second-order Taylor
-    expansion of the penalised logistic objective at ``W = 0`` (the
-    functional mechanism of Zhang et al. 2012, with the statistics perturbed
-    as in Wang 2018): ``W = k (A_+ + lambda I)^{-1} B``, ``k = 4`` (binary)
-    or ``K``, where ``A_+`` is ``A`` with negative eigenvalues set to zero and
-    ``lambda = k / C + 2 sqrt(D) sigma_A`` keeps the system well conditioned
-    against the noise.
-
-    Returns
-    -------
-    W : ndarray
-    event : dp_accounting.DpEvent
-    """
-    D = Z.shape[1]
-    if binary:
-        T = (Y - 0.5)[:, None]
-        t_norm = 0.5
-        k = 4.0
-    else:
-        K = Y.shape[1]
-        T = Y - 1.0 / K
-        t_norm = math.sqrt((1 - 1 / K) ** 2 + (K - 1) / K**2)
-        k = float(K)
-    iu = np.triu_indices(D)
-    gram = (Z.T @ Z)[iu]
-    noisy_gram, event_a = gaussian_release(
-        gram, row_bound**2, noise_multiplier_gram, rng
-    )
-    noisy_b, event_b = gaussian_release(
-        Z.T @ T, row_bound * t_norm, noise_multiplier_target, rng
-    )
-    A = np.zeros((D, D))
-    A[iu] = noisy_gram
-    A = A + np.triu(A, 1).T
-    sigma_a = noise_multiplier_gram * row_bound**2
-    lam = k / C + 2.0 * math.sqrt(D) * sigma_a
-    evals, evecs = np.linalg.eigh(A)
-    evals = np.maximum(evals, 0.0) + lam
-    W = k * (evecs @ ((evecs.T @ noisy_b) / evals[:, None]))
-    if binary:
-        W = W[:, 0]
-    return W, dpa.ComposedDpEvent([event_a, event_b])
 
 
 def _objective(w, Z, Y, binary, C, shape):
