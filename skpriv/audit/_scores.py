@@ -1,0 +1,137 @@
+"""Per-example membership scores and the binomial bounds the audits share."""
+
+import math
+
+import numpy as np
+from scipy.stats import beta, binom
+from sklearn.base import is_regressor
+
+__all__ = ["clopper_pearson", "example_scores", "one_run_epsilon_lower_bound"]
+
+_SCORES = ("loss", "confidence", "margin")
+
+
+def example_scores(estimator, X, y, score="loss"):
+    """Membership scores of a fitted estimator: higher means "more member".
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        Classifier with ``predict_proba`` (or ``decision_function`` for
+        ``"margin"``), or a regressor.
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    score : {"loss", "confidence", "margin"} or callable, default="loss"
+        ``"loss"``: minus the cross-entropy (classifiers) or squared error
+        (regressors) of each example; ``"confidence"``: the predicted
+        probability of the true label; ``"margin"``: the signed decision
+        value of the true label (binary classifiers). A callable
+        ``score(estimator, X, y) -> ndarray`` is used as is.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,)
+    """
+    if callable(score):
+        return np.asarray(score(estimator, X, y), dtype=np.float64)
+    if score not in _SCORES:
+        raise ValueError(
+            f"score must be one of {_SCORES} or a callable; got {score!r}."
+        )
+    y = np.asarray(y)
+    if is_regressor(estimator):
+        if score != "loss":
+            raise ValueError(f"score={score!r} needs a classifier; use score='loss'.")
+        return -((np.asarray(estimator.predict(X), dtype=np.float64) - y) ** 2)
+    classes = np.asarray(estimator.classes_)
+    idx = np.searchsorted(classes, y)
+    if np.any(idx >= classes.size) or np.any(
+        classes[np.minimum(idx, classes.size - 1)] != y
+    ):
+        raise ValueError("y contains labels the estimator was not fitted on.")
+    if score == "margin":
+        dec = np.asarray(estimator.decision_function(X), dtype=np.float64)
+        if dec.ndim == 1:
+            return np.where(idx == 1, dec, -dec)
+        true = dec[np.arange(len(idx)), idx]
+        dec = dec.copy()
+        dec[np.arange(len(idx)), idx] = -np.inf
+        return true - dec.max(axis=1)
+    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    p_true = proba[np.arange(len(idx)), idx]
+    if score == "confidence":
+        return p_true
+    return np.log(np.clip(p_true, 1e-300, 1.0))
+
+
+def clopper_pearson(k, n, alpha):
+    """One-sided Clopper-Pearson bounds of a binomial proportion.
+
+    Returns ``(lower, upper)``, each holding with probability ``>= 1 - alpha``.
+    """
+    k = np.asarray(k, dtype=np.float64)
+    lower = np.where(k > 0, beta.ppf(alpha, k, n - k + 1), 0.0)
+    upper = np.where(k < n, beta.ppf(1 - alpha, k + 1, n - k), 1.0)
+    return lower, upper
+
+
+def one_run_epsilon_lower_bound(
+    n_correct, n_guesses, *, n_canaries, delta=0.0, confidence=0.95
+):
+    """Epsilon lower bound from a one-run canary audit (Steinke et al. 2023).
+
+    ``m = n_canaries`` canaries are each included independently with
+    probability 1/2; after one training run the auditor guesses the inclusion
+    of ``r = n_guesses`` of them and gets ``v = n_correct`` right. For an
+    ``epsilon``-DP algorithm ``P[v' >= v] <= P[Binomial(r, e^eps / (1 +
+    e^eps)) >= v]``. For ``(epsilon, delta)``-DP we add ``2 m delta`` to that
+    tail, a conservative allowance for the delta term of their analysis. The
+    bound is the largest epsilon that this test rejects at level
+    ``1 - confidence``.
+
+    Parameters
+    ----------
+    n_correct, n_guesses : int
+    n_canaries : int
+    delta : float, default=0.0
+    confidence : float, default=0.95
+
+    Returns
+    -------
+    epsilon_lower_bound : float
+        ``0.0`` when nothing can be rejected.
+
+    References
+    ----------
+    .. [1] T. Steinke, M. Nasr, M. Jagielski, "Privacy auditing with one (1)
+       training run", NeurIPS 2023.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1); got {confidence!r}.")
+    n_correct, n_guesses = int(n_correct), int(n_guesses)
+    if n_guesses < 1 or not 0 <= n_correct <= n_guesses:
+        raise ValueError(
+            f"need 0 <= n_correct <= n_guesses and n_guesses >= 1; got "
+            f"n_correct={n_correct}, n_guesses={n_guesses}."
+        )
+    level = 1.0 - confidence
+    slack = 2.0 * n_canaries * delta
+
+    def tail(eps):
+        p = 1.0 / (1.0 + math.exp(-eps))
+        return binom.sf(n_correct - 1, n_guesses, p) + slack
+
+    if tail(0.0) >= level:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    while tail(hi) < level:
+        lo, hi = hi, 2.0 * hi
+        if hi > 1e3:
+            return lo
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if tail(mid) < level:
+            lo = mid
+        else:
+            hi = mid
+    return lo
