@@ -100,8 +100,12 @@ def pure_epsilon(event) -> float:
         return 0.0
     if isinstance(event, dp_accounting.LaplaceDpEvent):
         return 1.0 / event.noise_multiplier if event.noise_multiplier > 0 else math.inf
+    if isinstance(event, dp_accounting.dp_event.DiscreteLaplaceDpEvent):
+        return event.noise_parameter * event.sensitivity
     if isinstance(event, dp_accounting.RandomizedResponseDpEvent):
         p, k = event.noise_parameter, event.num_buckets
+        if k <= 1:
+            return 0.0  # a single bucket reveals nothing
         if p <= 0:
             return math.inf
         return math.log((1.0 - p + p / k) / (p / k))

@@ -339,6 +339,10 @@ def test_discrete_laplace_randomise_and_event():
     out = mech.randomise(np.array([1, 2, 3]), np.random.default_rng(0))
     assert out.dtype == np.int64
     assert isinstance(mech.dp_event(2), DiscreteLaplaceDpEvent)
+    assert pure_epsilon(mech.dp_event(2)) == pytest.approx(0.5)
+    acc = dp_accounting.pld.PLDAccountant(value_discretization_interval=1e-4)
+    acc.compose(mech.dp_event(2))
+    assert acc.get_epsilon(1e-9) <= 0.5 + 1e-3
     with pytest.raises(ValueError, match="integer"):
         mech.randomise(np.array([0.5]), np.random.default_rng(0))
     with pytest.raises(ValueError, match="sensitivity"):
