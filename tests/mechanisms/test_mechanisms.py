@@ -138,7 +138,7 @@ def test_gaussian_from_epsilon_is_analytic_for_every_epsilon(epsilon):
     sens = 2.0 + 2.0 * mech.granularity
     assert mech.sigma == pytest.approx(gaussian_sigma(epsilon, 1e-5, sens))
     event = mech.dp_event(2.0, n_dims=4)
-    acc = dp_accounting.pld.PLDAccountant(value_discretization_interval=1e-4)
+    acc = dp_accounting.pld.PLDAccountant(value_discretization_interval=1e-3)
     acc.compose(event)
     # The PLD accountant is pessimistic by its discretisation only.
     assert acc.get_epsilon(1e-5) == pytest.approx(epsilon, rel=1e-2, abs=1e-3)
