@@ -67,7 +67,7 @@ def test_empirical_privacy_loss_per_column():
 
 
 def test_privacy_loss_test_has_power():
-    assert _loss_lower_bound(_rr(epsilon=2.0 * 1.25)) > 1.0
+    assert _loss_lower_bound(_rr(epsilon=2.0 * 1.1)) > 1.0  # 10% over budget
 
 
 def test_estimate_frequencies_unbiased():
