@@ -263,3 +263,21 @@ def test_properties(data, epsilon):
     assert Xt.shape == X.shape and Xt.dtype == X.dtype
     assert ((Xt >= 0) & (Xt <= 5)).all()
     assert est.keep_probability_.shape == (3,)
+
+
+def test_grid_search_over_epsilon_is_accounted():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X = _strings(90)
+    y = (X[:, 1] == "yes").astype(int)
+    pipe = make_pipeline(
+        _rr(), OneHotEncoder(categories=[COLORS, ["no", "yes"]]), LogisticRegression()
+    )
+    search = GridSearchCV(pipe, {"randomizedresponse__epsilon": [1.0, 4.0]}, cv=3)
+    search.fit(X, y)
+    best = search.best_params_["randomizedresponse__epsilon"]
+    assert privacy_spent(search, delta=0.0).epsilon == pytest.approx(15.0 + best)
+    assert privacy_spent(search, delta=1e-6).epsilon < 15.0 + best
