@@ -29,9 +29,9 @@ __all__ = [
 ]
 
 #: Relative inflation of every Gaussian noise multiplier: dp-accounting's PLD
-#: discretisation is pessimistic by about 1e-8 relative, so without it
+#: discretisation is pessimistic (up to about 1e-6 relative), so without it
 #: ``privacy_spent`` could report ``epsilon * (1 + 1e-8)``.
-_PLD_SLACK = 1e-6
+_PLD_SLACK = 1e-4
 
 
 def gaussian_release(values, sensitivity, noise_multiplier, rng):
@@ -80,12 +80,17 @@ def private_norm_bound(norms, rng, *, noise_multiplier=None, epsilon=None, q=0.9
         event = mech.dp_event(1.0, n_dims=1)
     else:
         noisy, event = gaussian_release(counts, 1.0, noise_multiplier, rng)
-    noisy = np.maximum(noisy, 0.0)
-    total = noisy.sum()
-    if total <= 0:
-        return 1.0, event
-    cum = np.cumsum(noisy)
-    k = int(np.searchsorted(cum, q * total, side="left"))
+    # Keep only buckets that stand clearly above the noise (3 standard
+    # deviations): summing clamped noise over ~60 empty buckets would
+    # otherwise push the quantile far out.
+    noise_sd = math.sqrt(2.0) * mech.scale if epsilon is not None else None
+    if noise_sd is None:
+        noise_sd = event.noise_multiplier  # sensitivity 1
+    kept = np.where(noisy > 3.0 * noise_sd, noisy, 0.0)
+    if kept.sum() <= 0:
+        return float(edges[int(np.argmax(noisy))]), event
+    cum = np.cumsum(kept)
+    k = int(np.searchsorted(cum, q * cum[-1], side="left"))
     return float(edges[min(k, edges.size - 1)]), event
 
 
@@ -281,7 +286,11 @@ def output_perturbation(Z, Y, rng, *, binary, row_bound, C, epsilon, tol):
             jac=True,
             method="L-BFGS-B",
             # L-BFGS-B tests the max-norm; sqrt(p) converts to the L2 norm.
-            options={"gtol": gtol / (2 * math.sqrt(w.size)), "maxiter": 1000},
+            options={
+                "gtol": gtol / (2 * math.sqrt(w.size)),
+                "ftol": 0.0,
+                "maxiter": 1000,
+            },
         )
         w = res.x
         n_iter += int(res.nit)
