@@ -78,7 +78,7 @@ def gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> fl
     Examples
     --------
     >>> from skpriv.accounting import gaussian_sigma
-    >>> round(gaussian_sigma(1.0, 1e-5), 3)
+    >>> round(gaussian_sigma(1.0, 1e-5), 2)
     3.73
     """
     epsilon = check_epsilon(epsilon)
