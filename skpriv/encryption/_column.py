@@ -8,7 +8,13 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..utils._sklearn_compat import _fit_context, validate_data
 from ._key import Key, check_keyring
-from ._tokens import decrypt_tokens, encrypt_values, is_missing, map_chunks
+from ._tokens import (
+    as_object_array,
+    decrypt_tokens,
+    encrypt_values,
+    is_missing,
+    map_chunks,
+)
 
 __all__ = ["ColumnEncryptor"]
 
@@ -189,7 +195,7 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 self._column_ad(j),
             )
             column = out[:, j]
-            column[~missing] = tokens
+            column[~missing] = as_object_array(tokens)
             out[:, j] = column
         return out
 
@@ -216,7 +222,7 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 self._column_ad(j),
             )
             column = out[:, j]
-            column[~missing] = np.array(values + [None], dtype=object)[:-1]
+            column[~missing] = as_object_array(values)
             out[:, j] = column
         return out
 

@@ -4,7 +4,6 @@ Each kernel takes a list of values and raw key material and returns a list
 (or bytes); :func:`map_chunks` runs a kernel over chunks in joblib workers.
 """
 
-import base64
 import binascii
 import hashlib
 import math
@@ -19,6 +18,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from ..exceptions import DecryptionError
 
 __all__ = [
+    "as_object_array",
     "hmac_hex",
     "is_missing",
     "map_chunks",
@@ -65,27 +65,52 @@ def _scalar_text(v) -> str:
     return str(v)
 
 
+_SEP = "\x00"
+
+
+def _pack(values: list):
+    """A list of str as one joined str (cheap to pickle), else the list."""
+    if values and all(type(v) is str for v in values):
+        joined = _SEP.join(values)
+        if joined.count(_SEP) == len(values) - 1:
+            return ("joined", joined)
+    return ("list", values)
+
+
+def _unpack(packed) -> list:
+    kind, data = packed
+    return data.split(_SEP) if kind == "joined" else data
+
+
+def _run_packed(func, packed, start, *args):
+    """Worker side of :func:`map_chunks`: unpack, run, pack the result."""
+    out = func(_unpack(packed), start, *args)
+    return out if isinstance(out, bytes) else _pack(out)
+
+
 def map_chunks(func, values: list, n_jobs, *args):
     """``func(values, *args)``, split across ``n_jobs`` joblib workers.
 
     Small inputs (under 50,000 values per worker) run in this process.
     ``func(chunk, start, *args)`` gets each chunk with its start position
-    and returns a list or bytes; the chunk results are concatenated.
+    and returns a list or bytes; the chunk results are concatenated. Lists of
+    str travel to and from workers as one joined str, which pickles ~50x
+    faster than a list of a million small strings.
     """
     n_workers = effective_n_jobs(n_jobs) if n_jobs is not None else 1
     n_workers = max(1, min(n_workers, len(values) // _MIN_CHUNK))
     if n_workers == 1:
         return func(values, 0, *args)
     step = math.ceil(len(values) / n_workers)
-    chunks = [(i, values[i : i + step]) for i in range(0, len(values), step)]
     parts = Parallel(n_jobs=n_workers)(
-        delayed(func)(chunk, start, *args) for start, chunk in chunks
+        delayed(_run_packed)(func, _pack(values[i : i + step]), i, *args)
+        for i in range(0, len(values), step)
     )
     if isinstance(parts[0], bytes):
         return b"".join(parts)
     out = []
     for part in parts:
-        out.extend(part)
+        out.extend(_unpack(part))
     return out
 
 
@@ -114,10 +139,23 @@ def _hmac_digests(texts: list, start: int, key: bytes, n_bytes: int) -> bytes:
 
 def hmac_hex(texts: list, key: bytes, length: int, n_jobs=None) -> np.ndarray:
     """Lower-case hexadecimal HMAC-SHA256 pseudonyms, ``length`` characters."""
+    if not texts:
+        return np.empty(0, dtype=object)
     n_bytes = (length + 1) // 2
     digests = map_chunks(_hmac_digests, texts, n_jobs, key, n_bytes)
-    hexed = np.frombuffer(digests.hex().encode("ascii"), dtype=f"S{2 * n_bytes}")
-    return hexed.astype(f"U{length}").astype(object)
+    # bytes.hex with a separator every n_bytes splits in C: ~10x faster than
+    # going through numpy's fixed-width string dtypes.
+    hexed = digests.hex("\n", n_bytes).split("\n")
+    if length % 2:
+        hexed = [h[:length] for h in hexed]
+    return as_object_array(hexed)
+
+
+def as_object_array(values: list) -> np.ndarray:
+    """A 1-D object array holding exactly the given Python objects."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -159,6 +197,44 @@ def _decode_value(plain: bytes):
     raise DecryptionError("A token decrypted to an unknown value type.")
 
 
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+_FROM_URL = bytes.maketrans(b"-_", b"+/")
+
+
+def _b64_many(raws: list) -> list:
+    """URL-safe base64 text of many byte strings, in bulk."""
+    if not raws:
+        return []
+    b2a = binascii.b2a_base64
+    joined = b"\n".join([b2a(r, newline=False) for r in raws])
+    return joined.translate(_TO_URL).decode("ascii").split("\n")
+
+
+def _raw_many(tokens: list):
+    """Decode many tokens in bulk; None if any is not canonical base64 text.
+
+    Canonical means that re-encoding the bytes gives back the exact text, so
+    every change to a token (padding, unused bits, foreign characters) is
+    rejected before decryption.
+    """
+    try:
+        joined = "\n".join(tokens)
+        data = joined.encode("ascii")
+    except (TypeError, UnicodeEncodeError):
+        return None
+    if joined.count("\n") != len(tokens) - 1 or "+" in joined or "/" in joined:
+        return None
+    parts = data.translate(_FROM_URL).split(b"\n")
+    try:
+        raws = [binascii.a2b_base64(p) for p in parts]
+    except binascii.Error:
+        return None
+    b2a = binascii.b2a_base64
+    if [b2a(r, newline=False) for r in raws] != parts:
+        return None
+    return raws
+
+
 def encrypt_values(
     values: list, start: int, material: dict, deterministic: bool, ad
 ) -> list:
@@ -168,7 +244,6 @@ def encrypt_values(
     ``ad``: associated data (bytes) bound to every token, or None.
     """
     kid = material["key_id"]
-    b64 = base64.urlsafe_b64encode
     plains = [
         b"s" + v.encode("utf-8", "surrogatepass")
         if type(v) is str
@@ -179,33 +254,34 @@ def encrypt_values(
         header = _DET + kid
         encrypt = AESSIV(material["siv"]).encrypt
         ads = [header, ad] if ad else [header]
-        return [b64(header + encrypt(p, ads)).decode("ascii") for p in plains]
+        return _b64_many([header + encrypt(p, ads) for p in plains])
     header = _RAND + kid
     encrypt = AESGCM(material["gcm"]).encrypt
     full_ad = header + ad if ad else header
     # One CSPRNG call for all nonces; 96-bit random nonces collide with
     # probability < 2^-32 up to 2^32 values per key (NIST SP 800-38D).
-    nonces = os.urandom(_NONCE * len(plains))
-    out = []
-    for i, p in enumerate(plains):
-        nonce = nonces[_NONCE * i : _NONCE * (i + 1)]
-        out.append(b64(header + nonce + encrypt(nonce, p, full_ad)).decode("ascii"))
-    return out
+    blob = os.urandom(_NONCE * len(plains))
+    nonces = [blob[i : i + _NONCE] for i in range(0, len(blob), _NONCE)]
+    return _b64_many(
+        [header + n + encrypt(n, p, full_ad) for n, p in zip(nonces, plains)]
+    )
 
 
 def _raw_token(token) -> bytes:
     """Strict, canonical URL-safe base64 decoding of one token."""
-    if type(token) is not str:
+    if not isinstance(token, str):
         raise DecryptionError(f"Expected a str token, got {type(token).__name__}.")
-    try:
-        raw = base64.b64decode(token, altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError):
-        raise DecryptionError("A token is not URL-safe base64 text.") from None
-    # Reject non-canonical encodings (unused low bits set in the last
-    # character), so that every change of the text is detected.
-    if base64.urlsafe_b64encode(raw).decode("ascii") != token:
-        raise DecryptionError("A token is not canonical base64 text.")
-    return raw
+    raws = _raw_many([token])
+    if raws is None:
+        raise DecryptionError("A token is not canonical URL-safe base64 text.")
+    return raws[0]
+
+
+def _decode_many(plains: list) -> list:
+    return [
+        p[1:].decode("utf-8", "surrogatepass") if p[0] == 115 else _decode_value(p)
+        for p in plains
+    ]
 
 
 def decrypt_tokens(tokens: list, start: int, materials: list, ad) -> list:
@@ -214,6 +290,32 @@ def decrypt_tokens(tokens: list, start: int, materials: list, ad) -> list:
     Raises :class:`DecryptionError` (with the position of the first bad
     token) and returns nothing when any token fails to authenticate.
     """
+    # Fast path: every token canonical and made by one key in one mode.
+    raws = _raw_many(tokens)
+    if raws:
+        headers = {r[:5] for r in raws}
+        by_id = {m["key_id"]: m for m in materials}
+        if len(headers) == 1:
+            header = headers.pop()
+            m = by_id.get(header[1:5])
+            try:
+                if m is not None and header[:1] == _DET:
+                    decrypt = AESSIV(m["siv"]).decrypt
+                    ads = [header, ad] if ad else [header]
+                    return _decode_many([decrypt(r[5:], ads) for r in raws])
+                if m is not None and header[:1] == _RAND:
+                    decrypt = AESGCM(m["gcm"]).decrypt
+                    full_ad = header + ad if ad else header
+                    cut = 5 + _NONCE
+                    return _decode_many(
+                        [decrypt(r[5:cut], r[cut:], full_ad) for r in raws]
+                    )
+            except (InvalidTag, ValueError, IndexError, DecryptionError):
+                pass  # the slow path below finds and reports the bad token
+    return _decrypt_one_by_one(tokens, start, materials, ad)
+
+
+def _decrypt_one_by_one(tokens: list, start: int, materials: list, ad) -> list:
     by_id = {m["key_id"]: m for m in materials}
     sivs, gcms = {}, {}
     out = []
@@ -246,6 +348,8 @@ def decrypt_tokens(tokens: list, start: int, materials: list, ad) -> list:
                 )
             else:
                 raise DecryptionError("A token has an unknown format.")
+            if not plain:
+                raise DecryptionError("A token decrypted to nothing.")
             append(_decode_value(plain))
         except DecryptionError as exc:
             raise DecryptionError(f"Token at position {start + i}: {exc}") from None

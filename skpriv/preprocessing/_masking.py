@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..encryption._key import Key
-from ..encryption._tokens import hmac_hex, is_missing, to_text
+from ..encryption._tokens import as_object_array, hmac_hex, is_missing, to_text
 from ..utils._random import check_random_state
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
 
@@ -416,7 +416,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             else:
                 new = self._generalize(values, j)
             column = out[:, j]
-            column[keep] = np.array(list(new) + [None], dtype=object)[:-1]
+            column[keep] = new if isinstance(new, np.ndarray) else as_object_array(new)
         return out
 
     def _mask_numeric(self, X):
