@@ -54,6 +54,12 @@ _TEST_INSTANCE_FACTORIES = {
     "EncryptedEstimator": lambda cls: cls(LogisticRegression(), Key.generate()),
     # -- linear_model --
     # -- neural_network --
+    # A tiny MLP whose widths come from the data (n_features_in / n_outputs),
+    # the fast RDP accountant, one torch thread (the checks fit hundreds of
+    # tiny nets; thread oversubscription on a shared CPU costs 50x) and a
+    # budget at which a few epochs learn the checks' easy problems.
+    "DPNeuralNetClassifier": lambda cls: _dp_net_instance(cls),
+    "DPNeuralNetRegressor": lambda cls: _dp_net_instance(cls),
     # -- ensemble --
     # -- federated --
 }
@@ -80,6 +86,22 @@ _EXPECTED_FAILED_CHECKS = {
     },
     # -- linear_model --
     # -- neural_network --
+    "DPNeuralNetClassifier": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and "
+            "virtual_params_; the nets subclass skorch to keep its whole API"
+        ),
+    },
+    "DPNeuralNetRegressor": {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and "
+            "virtual_params_; the nets subclass skorch to keep its whole API"
+        ),
+        "check_regressors_no_decision_function": (
+            "skorch's NeuralNetRegressor has predict_proba (the raw module "
+            "output), which skorch users rely on"
+        ),
+    },
     # -- ensemble --
     # -- federated --
 }
@@ -89,6 +111,28 @@ _EXPECTED_FAILED_CHECKS = {
 _PRIVACY_CHECK_DATA = {
     # -- ensemble --
 }
+
+
+def _dp_net_instance(cls):
+    import torch
+
+    from ..neural_network._testing import TinyMLP
+
+    torch.set_num_threads(1)
+    classifier = cls.__name__.endswith("Classifier")
+    criterion = torch.nn.CrossEntropyLoss if classifier else torch.nn.MSELoss
+    return cls(
+        TinyMLP,
+        criterion=criterion,
+        epsilon=50.0,
+        delta=1e-3,
+        max_epochs=8,
+        batch_size=16,
+        lr=0.5,
+        max_grad_norm=5.0,
+        accountant="rdp",
+        verbose=0,
+    )
 
 
 def make_test_instance(cls):
