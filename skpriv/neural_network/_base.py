@@ -14,10 +14,12 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from opacus.validators import ModuleValidator
 from skorch.dataset import get_len, unpack_data
 from skorch.net import NeuralNet
+from skorch.utils import is_dataset
 from torch.nn.parameter import UninitializedParameter
 from torch.utils.data import DataLoader
 
@@ -64,6 +66,8 @@ class _Run:
 
 
 def _is_array_like(X) -> bool:
+    if sp.issparse(X):
+        return True
     if isinstance(X, (torch.Tensor, dict, torch.utils.data.Dataset)):
         return False
     if isinstance(X, (list, tuple)):
@@ -147,6 +151,11 @@ class DPNeuralNetMixin:
                 "are Poisson samples, drawn at random. Remove the parameter."
             )
 
+    def _get_param_names(self):
+        # skorch lists every public attribute; its private bookkeeping
+        # (``_params_to_validate``, ...) is no parameter.
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
     # -- data --------------------------------------------------------------
     def _dp_prepare(self, X, y, reset):
         """Validate array-like data (sklearn-style) and convert dtypes."""
@@ -163,8 +172,9 @@ class DPNeuralNetMixin:
                     multi_output=True,
                     y_numeric=self._y_numeric,
                 )
-            if X.dtype == np.float64:
-                X = X.astype(np.float32)
+            # Torch modules compute in float32; ints and float64 are converted
+            # (pass a tensor to keep integer inputs such as token ids).
+            X = X.astype(self._input_dtype(), copy=False)
         if y is not None:
             y = self._encode_target(y, reset=reset)
         return X, y
@@ -174,14 +184,26 @@ class DPNeuralNetMixin:
     def _encode_target(self, y, reset):  # pragma: no cover - per subclass
         return y
 
+    def _input_dtype(self):
+        dtype = self._module_dtype() if hasattr(self, "module_") else None
+        if dtype is None:
+            return np.float32
+        return torch.empty(0, dtype=dtype).numpy().dtype
+
     def _predict_input(self, X):
         if _is_array_like(X):
             self.check_is_fitted()
             X = validate_data(self, X, reset=False, dtype="numeric")
-            dtype = self._module_dtype()
-            if X.dtype.kind == "f" and dtype is not None:
-                X = X.astype(torch.empty(0, dtype=dtype).numpy().dtype)
+            X = X.astype(self._input_dtype(), copy=False)
         return X
+
+    def check_data(self, X, y):
+        """Require ``y`` unless ``X`` is a Dataset."""
+        if y is None and not is_dataset(X):
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                f"is None (or pass a torch Dataset yielding (X, y) as X)."
+            )
 
     def _module_dtype(self):
         for p in self.module_.parameters():
@@ -243,8 +265,8 @@ class DPNeuralNetMixin:
 
     def initialize(self):
         """Initialize the net and start a fresh privacy ledger."""
-        super().initialize()
         self._dp_reset()
+        super().initialize()
         return self
 
     def _dp_reset(self):
@@ -268,6 +290,7 @@ class DPNeuralNetMixin:
         self.initialize_optimizer()
 
     def _check_module(self):
+        self.module_.train(True)
         errors = ModuleValidator.validate(self.module_, strict=False)
         if errors:
             lines = "\n".join(f"  - {e}" for e in errors)
@@ -375,11 +398,14 @@ class DPNeuralNetMixin:
             raise ValueError("Cannot train on an empty data set (n_samples=0).")
         bs = n if self.batch_size == -1 else int(self.batch_size)
         if bs > n:
-            raise ValueError(
+            warnings.warn(
                 f"batch_size={bs} is larger than the number of training samples "
-                f"n_samples={n}; DP-SGD samples each row with probability "
-                f"batch_size / n_samples, which must be <= 1. Use batch_size <= {n}."
+                f"n_samples={n}; it is clipped to {n} (every step then uses all "
+                f"rows, sample rate 1), as scikit-learn's MLP does.",
+                UserWarning,
+                stacklevel=5,
             )
+            bs = n
         if self.delta >= 1.0 / n:
             warnings.warn(
                 f"delta={self.delta} is not below 1 / n_samples = {1.0 / n:.3g}: "

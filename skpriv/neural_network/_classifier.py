@@ -5,7 +5,6 @@ import torch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from skorch import NeuralNetClassifier
-from skorch.utils import is_dataset
 
 from ._base import DPNeuralNetMixin
 from ._docs import DP_NET_ATTRIBUTES, DP_NET_NOTES, DP_NET_PARAMS, DP_NET_REFERENCES
@@ -122,12 +121,7 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
         self.fix_module = fix_module
         self.random_state = random_state
 
-    def check_data(self, X, y):
-        """Require targets unless ``X`` is a Dataset (classes set in ``fit``)."""
-        if y is None and not is_dataset(X):
-            raise ValueError(
-                "No y-values are given (y=None). Pass y, or a Dataset as X."
-            )
+    check_data = DPNeuralNetMixin.check_data
 
     def _encode_target(self, y, reset):
         if isinstance(y, torch.Tensor):

@@ -110,6 +110,8 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
         self.fix_module = fix_module
         self.random_state = random_state
 
+    check_data = DPNeuralNetMixin.check_data
+
     def _encode_target(self, y, reset):
         if isinstance(y, torch.Tensor):
             y = y.detach().cpu().numpy()
@@ -129,6 +131,11 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
             )
         y = y.reshape(len(y), -1)
         return y.astype(np.float32)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
     def _inferred_n_outputs(self):
         return getattr(self, "n_outputs_", None)
