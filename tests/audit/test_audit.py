@@ -1,0 +1,117 @@
+"""skpriv.audit: membership inference, one-run bound, canary audit."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+from sklearn.datasets import make_classification, make_regression
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.tree import DecisionTreeClassifier
+
+from skpriv.audit import (
+    canary_audit,
+    example_scores,
+    membership_inference,
+    one_run_epsilon_lower_bound,
+)
+
+
+@pytest.fixture(scope="module")
+def split():
+    X, y = make_classification(n_samples=600, flip_y=0.2, random_state=0)
+    return X[:300], y[:300], X[300:], y[300:]
+
+
+def test_overfit_model_leaks(split):
+    Xi, yi, Xo, yo = split
+    tree = DecisionTreeClassifier(random_state=0).fit(Xi, yi)
+    res = membership_inference(tree, Xi, yi, Xo, yo)
+    assert res.auc > 0.55
+    assert res.advantage > 0.2
+    assert res.epsilon_lower_bound > 0.3
+    assert 0 <= res.fpr <= res.tpr <= 1
+    assert (res.n_members, res.n_nonmembers) == (300, 300)
+
+
+@pytest.mark.parametrize("score", ["loss", "confidence", "margin"])
+def test_model_that_ignores_training_data_does_not_leak(split, score):
+    Xi, yi, Xo, yo = split
+    # Trained on other data: members and non-members are exchangeable.
+    X, y = make_classification(n_samples=300, flip_y=0.2, random_state=1)
+    model = LogisticRegression().fit(X, y)
+    res = membership_inference(model, Xi, yi, Xo, yo, score=score, confidence=0.99)
+    assert abs(res.auc - 0.5) < 0.1
+    assert res.epsilon_lower_bound < 0.5
+
+
+def test_scores_and_validation(split):
+    Xi, yi, Xo, yo = split
+    model = LogisticRegression().fit(Xi, yi)
+    proba = model.predict_proba(Xi)[np.arange(len(yi)), yi]
+    np.testing.assert_allclose(example_scores(model, Xi, yi, "confidence"), proba)
+    np.testing.assert_allclose(example_scores(model, Xi, yi, "loss"), np.log(proba))
+    with pytest.raises(ValueError, match="score"):
+        membership_inference(model, Xi, yi, Xo, yo, score="entropy")
+    with pytest.raises(ValueError, match="confidence"):
+        membership_inference(model, Xi, yi, Xo, yo, confidence=1.5)
+    with pytest.raises(ValueError, match="delta"):
+        membership_inference(model, Xi, yi, Xo, yo, delta=-0.1)
+    with pytest.raises(ValueError, match="labels"):
+        membership_inference(model, Xi, yi + 5, Xo, yo)
+    Xr, yr = make_regression(n_samples=100, random_state=0)
+    ridge = Ridge().fit(Xr[:50], yr[:50])
+    res = membership_inference(ridge, Xr[:50], yr[:50], Xr[50:], yr[50:])
+    assert 0 <= res.auc <= 1
+    dummy = DummyClassifier().fit(Xi, yi)
+    assert membership_inference(dummy, Xi, yi, Xo, yo).epsilon_lower_bound == 0.0
+
+
+def test_one_run_bound_known_values():
+    # All 100 guesses right at 95%: p^100 = 0.05 -> eps = logit(0.05 ** 0.01).
+    p = 0.05**0.01
+    expected = math.log(p / (1 - p))
+    got = one_run_epsilon_lower_bound(100, 100, n_canaries=1000, confidence=0.95)
+    assert got == pytest.approx(expected, rel=1e-6)
+    # The bound is exactly where the binomial tail crosses the level.
+    q = 1 / (1 + math.exp(-got))
+    assert binom.sf(99, 100, q) == pytest.approx(0.05, rel=1e-6)
+    # Chance-level guessing proves nothing.
+    assert one_run_epsilon_lower_bound(50, 100, n_canaries=1000) == 0.0
+    # More correct guesses, larger bound; delta weakens it.
+    values = [
+        one_run_epsilon_lower_bound(k, 100, n_canaries=1000) for k in (60, 80, 95)
+    ]
+    assert values == sorted(values) and values[0] < values[-1]
+    assert one_run_epsilon_lower_bound(
+        95, 100, n_canaries=1000, delta=1e-5
+    ) < one_run_epsilon_lower_bound(95, 100, n_canaries=1000)
+    with pytest.raises(ValueError, match="n_correct"):
+        one_run_epsilon_lower_bound(5, 3, n_canaries=10)
+
+
+def _canaries(rng, n=100, m=200):
+    X = np.c_[rng.normal(size=(n, 2)), np.zeros((n, m))]
+    y = (X[:, 0] > 0).astype(int)
+    Xc = np.c_[np.zeros((m, 2)), np.eye(m)]
+    yc = rng.integers(0, 2, m)
+    return X, y, Xc, yc
+
+
+def test_canary_audit_detects_memorisation():
+    X, y, Xc, yc = _canaries(np.random.default_rng(0))
+    res = canary_audit(
+        LogisticRegression(C=100.0), X, y, Xc, yc, score="margin", random_state=0
+    )
+    assert res.n_correct == res.n_guesses == 40
+    assert res.epsilon_lower_bound > 2.0
+    assert 60 < res.n_included < 140
+
+
+def test_canary_audit_on_a_model_that_ignores_canaries():
+    X, y, Xc, yc = _canaries(np.random.default_rng(0))
+    res = canary_audit(DummyClassifier(), X, y, Xc, yc, random_state=0)
+    assert res.epsilon_lower_bound < 1.0
+    with pytest.raises(ValueError, match="n_guesses"):
+        canary_audit(DummyClassifier(), X, y, Xc, yc, n_guesses=1000)
