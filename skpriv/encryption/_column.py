@@ -147,6 +147,7 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         self : ColumnEncryptor
+            The fitted encryptor.
         """
         # Resolve the key now: a missing env var or file fails here, not later.
         self._materials()

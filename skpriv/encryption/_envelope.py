@@ -115,6 +115,9 @@ def open_envelope(blob: bytes, key, purpose: str):
 def dump(obj, path, key, *, serializer="skops"):
     """Serialize ``obj`` and write it encrypted and authenticated to ``path``.
 
+    The file can only be read back with the key, and any change to it is
+    detected by :func:`load` before anything is deserialized.
+
     Parameters
     ----------
     obj : object
@@ -191,6 +194,9 @@ def dump(obj, path, key, *, serializer="skops"):
 def load(path, key, *, trusted=None, allow_pickle=False):
     """Read a file written by :func:`dump`: verify, decrypt, then deserialize.
 
+    The authentication tag is checked first; a file that fails it raises
+    :class:`~skpriv.exceptions.DecryptionError` and nothing is deserialized.
+
     Parameters
     ----------
     path : str or path-like
@@ -210,6 +216,7 @@ def load(path, key, *, trusted=None, allow_pickle=False):
     Returns
     -------
     obj : object
+        The object given to :func:`dump`.
 
     Raises
     ------
@@ -220,6 +227,22 @@ def load(path, key, *, trusted=None, allow_pickle=False):
     See Also
     --------
     dump : Write an encrypted file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from skpriv.encryption import Key, dump, load
+    >>> from skpriv.exceptions import DecryptionError
+    >>> key = Key.generate()
+    >>> path = os.path.join(tempfile.mkdtemp(), "weights.skpriv")
+    >>> path = dump({"weights": [0.5, 1.5]}, path, key)
+    >>> load(path, key)
+    {'weights': [0.5, 1.5]}
+    >>> try:
+    ...     load(path, Key.generate())
+    ... except DecryptionError:
+    ...     print("wrong key")
+    wrong key
     """
     with open(path, "rb") as f:
         blob = f.read()

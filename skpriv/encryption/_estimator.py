@@ -135,6 +135,7 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
         Returns
         -------
         self : EncryptedEstimator
+            The fitted meta-estimator, holding the model only encrypted.
         """
         from ..accounting import collect_dp_events
 

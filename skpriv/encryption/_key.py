@@ -248,9 +248,13 @@ class Key:
             A public, random, per-application value of at least 16 bytes,
             stored next to the data. The same passphrase and salt give the
             same key.
-        n, r, p : int, default=2**15, 8, 1
-            scrypt's cost parameters (RFC 7914); the defaults take about 0.1 s
-            and 32 MiB.
+        n : int, default=2**15
+            The scrypt CPU/memory cost (a power of 2, RFC 7914); the defaults
+            take about 0.1 s and 32 MiB.
+        r : int, default=8
+            The scrypt block size.
+        p : int, default=1
+            The scrypt parallelization.
 
         Returns
         -------
@@ -285,6 +289,7 @@ class Key:
         Returns
         -------
         key : Key
+            The subkey; it pickles as its parent's reference and ``purpose``.
         """
         if not isinstance(purpose, str) or not purpose:
             raise ValueError("purpose must be a non-empty str.")

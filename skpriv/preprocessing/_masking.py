@@ -287,6 +287,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         self : Masker
+            The fitted masker.
         """
         self._check_strategy_params()
         X = validate_data(self, X, dtype=None, ensure_all_finite=False)
