@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from ..utils._random import check_random_state
 from ..utils._validation import check_delta
@@ -143,7 +143,9 @@ def membership_inference(
     labels = np.r_[np.ones(s_in.size), np.zeros(s_out.size)]
     pooled = np.r_[s_in, s_out]
     finite = np.where(np.isfinite(pooled), pooled, np.nan)
-    auc = float(roc_auc_score(labels, np.nan_to_num(finite, nan=np.nanmin(finite))))
+    filled = np.nan_to_num(finite, nan=np.nanmin(finite))
+    auc = float(roc_auc_score(labels, filled))
+    roc_fpr, roc_tpr, _ = roc_curve(labels, filled)
 
     qs = np.linspace(0, 1, int(n_thresholds) + 2)[1:-1]
     thresholds = np.unique(np.nanquantile(finite, qs))
@@ -160,7 +162,7 @@ def membership_inference(
     best = int(np.argmax(eps))
     return MembershipInferenceResult(
         auc=auc,
-        advantage=float(np.max(tpr - fpr, initial=0.0)),
+        advantage=float(max(np.max(roc_tpr - roc_fpr), 0.0)),
         epsilon_lower_bound=float(max(eps[best], 0.0)),
         threshold=float(thresholds[best]),
         tpr=float(tpr[best]),

@@ -29,7 +29,7 @@ def test_overfit_model_leaks(split):
     tree = DecisionTreeClassifier(random_state=0).fit(Xi, yi)
     res = membership_inference(tree, Xi, yi, Xo, yo)
     assert res.auc > 0.55
-    assert res.advantage > 0.2
+    assert res.advantage > 0.15
     assert res.epsilon_lower_bound > 0.3
     assert 0 <= res.fpr <= res.tpr <= 1
     assert (res.n_members, res.n_nonmembers) == (300, 300)
