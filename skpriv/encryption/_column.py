@@ -6,12 +6,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ..exceptions import DecryptionError
 from ..utils._sklearn_compat import _fit_context, validate_data
 from ._key import Key, check_keyring
 from ._tokens import (
     as_object_array,
     decrypt_tokens,
     encrypt_values,
+    factorize_str,
     is_missing,
     map_chunks,
 )
@@ -187,16 +189,22 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             if missing.all():
                 continue
             values = col[~missing].tolist()
-            tokens = map_chunks(
-                encrypt_values,
-                values,
-                self.n_jobs,
-                material,
-                self.deterministic,
-                self._column_ad(j),
+            # Equal values give equal AES-SIV tokens: encrypt each once.
+            repeated = factorize_str(values) if self.deterministic else None
+            if repeated is not None:
+                values, codes = repeated
+            tokens = as_object_array(
+                map_chunks(
+                    encrypt_values,
+                    values,
+                    self.n_jobs,
+                    material,
+                    self.deterministic,
+                    self._column_ad(j),
+                )
             )
             column = out[:, j]
-            column[~missing] = as_object_array(tokens)
+            column[~missing] = tokens if repeated is None else tokens[codes]
             out[:, j] = column
         return out
 
@@ -215,17 +223,27 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             out[:, j] = col if col.dtype == object else col.astype(object)
             if missing.all():
                 continue
-            values = map_chunks(
-                decrypt_tokens,
-                col[~missing].tolist(),
-                self.n_jobs,
-                materials,
-                self._column_ad(j),
-            )
             column = out[:, j]
-            column[~missing] = as_object_array(values)
+            column[~missing] = self._decrypt_column(
+                col[~missing].tolist(), materials, self._column_ad(j)
+            )
             out[:, j] = column
         return out
+
+    def _decrypt_column(self, tokens, materials, ad):
+        # Deterministic tokens repeat with their values: decrypt each once.
+        # On failure, decrypt in order so that the error names the position.
+        repeated = factorize_str(tokens)
+        if repeated is not None:
+            uniques, codes = repeated
+            try:
+                values = map_chunks(decrypt_tokens, uniques, self.n_jobs, materials, ad)
+                return as_object_array(values)[codes]
+            except DecryptionError:
+                pass
+        return as_object_array(
+            map_chunks(decrypt_tokens, tokens, self.n_jobs, materials, ad)
+        )
 
     def inverse_transform(self, X):
         """Decrypt tokens made with any key of the key ring.

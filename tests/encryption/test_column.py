@@ -229,3 +229,21 @@ def test_n_jobs_matches_serial():
     serial[100_000, 0] = serial[100_000, 0][:-3] + "xyz"
     with pytest.raises(DecryptionError, match="position 100000"):
         parallel.inverse_transform(serial)
+
+
+def test_repeated_values_encrypt_once_and_errors_keep_positions():
+    # 20,000 values with 50 distinct ones take the deduplicating path.
+    values = [f"city{i % 50}" for i in range(20_000)]
+    key = Key.generate()
+    enc = ColumnEncryptor(key).fit(_col(values))
+    tokens = enc.transform(_col(values))
+    one_by_one = [enc.transform(_col([v]))[0, 0] for v in values[:50]]
+    assert tokens[:50, 0].tolist() == one_by_one
+    assert tokens[50:100, 0].tolist() == one_by_one
+    assert enc.inverse_transform(tokens).ravel().tolist() == values
+    tokens[12_345, 0] = tokens[12_345, 0][:-2] + "AA"
+    with pytest.raises(DecryptionError, match="position 12345"):
+        enc.inverse_transform(tokens)
+    mixed = _col([1, "1", 1.0, True] * 5_000)  # equal under ==, not the same
+    back = enc.inverse_transform(enc.transform(mixed)).ravel()
+    assert [type(v) for v in back[:4]] == [int, str, float, bool]

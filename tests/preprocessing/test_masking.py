@@ -94,6 +94,14 @@ def test_hash_stable_and_unlinkable_across_keys_and_purposes():
     assert not set(pseudo(key.derive("emails"))) & set(pseudo(key.derive("phones")))
 
 
+def test_hash_of_repeated_values_matches_one_by_one():
+    values = [f"id{i % 100}" for i in range(20_000)]  # deduplicating path
+    masker = Masker(strategy="hash", key=Key.generate(), hash_length=13)
+    out = masker.fit_transform(_col(values)).ravel()
+    single = [masker.transform(_col([v]))[0, 0] for v in values[:100]]
+    assert out[:100].tolist() == single and out[100:200].tolist() == single
+
+
 @pytest.mark.parametrize("length", [8, 13, 16, 64])
 def test_hash_length(length):
     out = Masker(strategy="hash", key=Key.generate(), hash_length=length)
