@@ -57,10 +57,10 @@ def _train_clients(adapter, global_est, jobs, classes, epochs, proximal_mu):
     return results
 
 
-def _epsilon(event, delta) -> float:
+def _epsilon(event, delta, accountant="pld") -> float:
     if isinstance(event, dp_accounting.NonPrivateDpEvent):
         return math.inf
-    acc = make_accountant("pld")
+    acc = make_accountant(accountant)
     acc.compose(event)
     return float(acc.get_epsilon(delta))
 
@@ -108,8 +108,14 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
     def _resolved_noise_multiplier(self) -> float:
         if self.epsilon is None:
             return float(self.noise_multiplier)
+        # RDP calibration is fast at every epsilon and never overshoots (RDP
+        # bounds PLD from above); epsilon_ then reports the tighter PLD value.
         return dpsgd_noise_multiplier(
-            self.epsilon, self.delta, self.client_fraction, self.n_rounds
+            self.epsilon,
+            self.delta,
+            self.client_fraction,
+            self.n_rounds,
+            accountant="rdp",
         )
 
     def _client_event(self, noise_multiplier):
@@ -308,15 +314,29 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             for e in inner_events:
                 key = repr(e)
                 if key not in eps:
-                    eps[key] = (_epsilon(e, self.delta), e)
+                    eps[key] = (_epsilon(e, self.delta, "rdp"), e)
             worst = max(eps.values(), key=lambda pair: pair[0])[1]
             candidates.append(dp_accounting.SelfComposedDpEvent(worst, self.n_rounds))
         self.record_dp_event_ = candidates[-1]
-        best = min(candidates, key=lambda e: _epsilon(e, self.delta))
-        self.dp_event_ = best
-        eps = _epsilon(best, self.delta)
-        if math.isfinite(eps):
-            self.epsilon_ = eps
+        # Pick the tighter bound with the fast RDP accountant.
+        self.dp_event_ = min(candidates, key=lambda e: _epsilon(e, self.delta, "rdp"))
+
+    @property
+    def epsilon_(self):
+        """Epsilon at ``delta`` of ``dp_event_`` (PLD accountant), when DP is on."""
+        event = self.__dict__.get("dp_event_")
+        if event is None or isinstance(event, dp_accounting.NonPrivateDpEvent):
+            raise AttributeError(
+                f"{type(self).__name__} has no epsilon_: it is set by a fit with "
+                f"client-level DP (noise_multiplier > 0 or epsilon) or a DP "
+                f"local learner."
+            )
+        key = (repr(event), self.delta)
+        cache = self.__dict__.get("_epsilon_cache")
+        if cache is None or cache[0] != key:
+            cache = (key, _epsilon(event, self.delta))
+            self._epsilon_cache = cache
+        return cache[1]
 
     # ----------------------------------------------------------------- predict
     def _round_score(self, est, X, y):
