@@ -62,6 +62,14 @@ _TEST_INSTANCE_FACTORIES = {
     "DPNeuralNetRegressor": lambda cls: _dp_net_instance(cls),
     # -- ensemble --
     # -- federated --
+    # Client-level DP on, so the privacy checks see a finite epsilon; 3 clients
+    # x 5 rounds keep the checks fast.
+    "FederatedClassifier": lambda cls: cls(
+        n_rounds=5, n_clients=3, clip_norm=1.0, noise_multiplier=1.0
+    ),
+    # The regressor runs without noise (its privacy checks switch DP on via
+    # epsilon): DP noise on 3 clients fails check_regressors_train's R^2 bar.
+    "FederatedRegressor": lambda cls: cls(n_rounds=5, n_clients=3, clip_norm=10.0),
 }
 
 #: Expected failures: class name -> {check name: specific reason}.
