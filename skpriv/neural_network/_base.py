@@ -198,7 +198,15 @@ class DPNeuralNetMixin:
         return X
 
     def check_data(self, X, y):
-        """Require ``y`` unless ``X`` is a Dataset."""
+        """Require ``y`` unless ``X`` is a Dataset.
+
+        Parameters
+        ----------
+        X : array-like, tensor, dict or Dataset
+            Training data.
+        y : array-like or None
+            Targets.
+        """
         if y is None and not is_dataset(X):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "
@@ -254,7 +262,17 @@ class DPNeuralNetMixin:
             yield
 
     def initialize_module(self):
-        """Build the module (seeded by ``random_state``) and check it for DP."""
+        """Build the module, seeded by ``random_state``.
+
+        ``n_features_in`` / ``n_outputs`` are filled from the data when the
+        module's constructor takes them; ``fix_module=True`` replaces layers
+        that break per-sample privacy.
+
+        Returns
+        -------
+        self : object
+            The net, with ``module_`` set.
+        """
         kwargs = {**self.get_params_for("module"), **self._inferred_module_kwargs()}
         with self._seeded_torch(1):
             module = self.initialized_instance(self.module, kwargs)
@@ -264,7 +282,13 @@ class DPNeuralNetMixin:
         return self
 
     def initialize(self):
-        """Initialize the net and start a fresh privacy ledger."""
+        """Initialize the net and start a fresh privacy ledger.
+
+        Returns
+        -------
+        self : object
+            The initialized net (``steps_ == 0``).
+        """
         self._dp_reset()
         super().initialize()
         return self
@@ -377,7 +401,24 @@ class DPNeuralNetMixin:
         self.epsilon_ = epsilon_of(segments, float(self.delta), self.accountant)
 
     def get_split_datasets(self, X, y=None, **fit_params):
-        """Split as skorch does, then set up DP-SGD on the training part."""
+        """Split as skorch does, then set up DP-SGD on the training part.
+
+        Parameters
+        ----------
+        X : array-like, tensor, dict or Dataset
+            Input data.
+        y : array-like or None, default=None
+            Targets.
+        **fit_params : dict
+            Passed to ``train_split``.
+
+        Returns
+        -------
+        dataset_train : torch Dataset
+            The rows DP-SGD trains on (its size sets the sample rate).
+        dataset_valid : torch Dataset or None
+            The validation rows (None by default).
+        """
         dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
         if dataset_valid is not None:
             warnings.warn(
@@ -451,7 +492,21 @@ class DPNeuralNetMixin:
         return torch.device("cpu")
 
     def get_iterator(self, dataset, training=False):
-        """Poisson-sampled batches for training; skorch's loader otherwise."""
+        """Poisson-sampled batches for training; skorch's loader otherwise.
+
+        Parameters
+        ----------
+        dataset : torch Dataset
+            The data.
+        training : bool, default=False
+            Whether the batches are for a training epoch.
+
+        Returns
+        -------
+        iterator : iterable
+            ``ceil(n / batch_size)`` Poisson batches (training), else a
+            ``DataLoader``.
+        """
         if not training:
             return super().get_iterator(dataset, training=False)
         run = self._dp_run_
@@ -470,6 +525,18 @@ class DPNeuralNetMixin:
         The batch (a Poisson sample, possibly empty) is processed in chunks of
         at most ``max_physical_batch_size`` rows; noise is added once per
         logical batch, and only logical batches count as steps.
+
+        Parameters
+        ----------
+        batch : tuple
+            ``(X, y)`` of the Poisson batch.
+        **fit_params : dict
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        step : dict
+            ``{"loss": mean loss over the batch, "y_pred": module output}``.
         """
         run = self._dp_run_
         self._set_training(True)
@@ -534,7 +601,19 @@ class DPNeuralNetMixin:
             self.dp_segments_.append([*key, 1])
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        """Record the epsilon spent so far in the history (and epoch log)."""
+        """Record the epsilon spent so far in the history (and epoch log).
+
+        Parameters
+        ----------
+        net : DPNeuralNetMixin
+            This net (skorch's callback protocol).
+        dataset_train : torch Dataset, default=None
+            Training data.
+        dataset_valid : torch Dataset, default=None
+            Validation data.
+        **kwargs : dict
+            Other callback arguments.
+        """
         segments = tuple(tuple(s) for s in self.dp_segments_)
         self.history.record(
             "epsilon", epsilon_of(segments, float(self.delta), self.accountant)

@@ -7,7 +7,13 @@ from sklearn.utils.validation import column_or_1d
 from skorch import NeuralNetClassifier
 
 from ._base import DPNeuralNetMixin
-from ._docs import DP_NET_ATTRIBUTES, DP_NET_NOTES, DP_NET_PARAMS, DP_NET_REFERENCES
+from ._docs import (
+    DP_NET_ATTRIBUTES,
+    DP_NET_NOTES,
+    DP_NET_PARAMS,
+    DP_NET_REFERENCES,
+    DP_NET_TAIL,
+)
 
 __all__ = ["DPNeuralNetClassifier"]
 
@@ -28,6 +34,8 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
 
     classes : array-like or None, default=None
         All class labels; ``None`` takes those present in ``y``.
+
+    {tail}
 
     Attributes
     ----------
@@ -169,6 +177,8 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            Probabilities (the module output passed through
+            ``predict_nonlinearity``).
         """
         return super().predict_proba(self._predict_input(X))
 
@@ -194,4 +204,5 @@ DPNeuralNetClassifier.__doc__ = DPNeuralNetClassifier.__doc__.format(
     attributes=DP_NET_ATTRIBUTES,
     notes=DP_NET_NOTES,
     references=DP_NET_REFERENCES,
+    tail=DP_NET_TAIL,
 )

@@ -69,19 +69,19 @@ DP_NET_PARAMS = (
     + """ Seeds the module initialization, the Poisson sampling and the noise.
 
     train_split : callable or None, default=None
-        skorch's internal validation split; disabled by default because the
+        The internal validation split of skorch; disabled by default because the
         per-epoch validation scores are released without differential
         privacy (a :class:`~skpriv.exceptions.PrivacyLeakWarning` says so
-        when it is set). The privacy accounting covers the training part.
+        when it is set). The privacy accounting covers the training part."""
+)
 
-    device : str, default="cpu"
+DP_NET_TAIL = """device : str, default="cpu"
         Torch device (``"cuda"`` trains on the GPU end to end; it raises a
         clear error where CUDA is not available).
 
     **kwargs : dict
         Every other skorch parameter (``callbacks``, ``verbose``,
         ``warm_start``, ``module__*``, ``optimizer__*``, ...)."""
-)
 
 DP_NET_ATTRIBUTES = """epsilon_ : float
         Epsilon spent so far at ``delta``, by ``accountant`` (cumulative over

@@ -5,7 +5,13 @@ import torch
 from skorch import NeuralNetRegressor
 
 from ._base import DPNeuralNetMixin
-from ._docs import DP_NET_ATTRIBUTES, DP_NET_NOTES, DP_NET_PARAMS, DP_NET_REFERENCES
+from ._docs import (
+    DP_NET_ATTRIBUTES,
+    DP_NET_NOTES,
+    DP_NET_PARAMS,
+    DP_NET_REFERENCES,
+    DP_NET_TAIL,
+)
 
 __all__ = ["DPNeuralNetRegressor"]
 
@@ -22,6 +28,8 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
     Parameters
     ----------
     {params}
+
+    {tail}
 
     Attributes
     ----------
@@ -151,6 +159,7 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
         Returns
         -------
         output : ndarray of shape (n_samples, n_outputs)
+            The module's output.
         """
         return super().predict_proba(self._predict_input(X))
 
@@ -165,6 +174,7 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions.
         """
         out = self.predict_proba(X)
         if (
@@ -181,4 +191,5 @@ DPNeuralNetRegressor.__doc__ = DPNeuralNetRegressor.__doc__.format(
     attributes=DP_NET_ATTRIBUTES,
     notes=DP_NET_NOTES,
     references=DP_NET_REFERENCES,
+    tail=DP_NET_TAIL,
 )
