@@ -1,3 +1,5 @@
-"""skpriv.ensemble."""
+"""Private knowledge transfer from teacher ensembles (PATE)."""
 
-__all__ = []
+from ._pate import PATEClassifier
+
+__all__ = ["PATEClassifier"]

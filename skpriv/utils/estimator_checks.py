@@ -61,6 +61,7 @@ _TEST_INSTANCE_FACTORIES = {
     "DPNeuralNetClassifier": lambda cls: _dp_net_instance(cls),
     "DPNeuralNetRegressor": lambda cls: _dp_net_instance(cls),
     # -- ensemble --
+    "PATEClassifier": lambda cls: cls(n_teachers=3, public_fraction=0.3, epsilon=1e3),
     # -- federated --
     # Client-level DP on, so the privacy checks see a finite epsilon; 3 clients
     # x 5 rounds keep the checks fast.
@@ -111,6 +112,13 @@ _EXPECTED_FAILED_CHECKS = {
         ),
     },
     # -- ensemble --
+    "PATEClassifier": {
+        "check_classifiers_classes": (
+            "y == -1 marks the public unlabelled rows (scikit-learn's "
+            "semi-supervised convention), so the check's class labels {-1, 1} "
+            "leave a single private class."
+        ),
+    },
     # -- federated --
 }
 
@@ -118,6 +126,19 @@ _EXPECTED_FAILED_CHECKS = {
 #: or continuous y) does not fit: class name -> callable(rng) -> (X, y).
 _PRIVACY_CHECK_DATA = {
     # -- ensemble --
+    # A third of the rows are public (y == -1), the rest private.
+    "PATEClassifier": lambda rng: (
+        (
+            d := make_classification(
+                n_samples=300,
+                n_features=4,
+                n_informative=3,
+                n_redundant=0,
+                random_state=0,
+            )
+        )[0],
+        np.where(np.arange(300) % 3 == 0, -1, d[1]),
+    ),
 }
 
 

@@ -1,0 +1,717 @@
+"""PATEClassifier: private knowledge transfer from a teacher ensemble."""
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from ..base import PrivacyMixin, privacy_constraints
+from ..exceptions import BudgetExceededError, PrivacyLeakWarning
+from ..utils._docstrings import PARAM_DOCS, inject_docstring
+from ..utils._random import spawn_seeds
+from ..utils._sklearn_compat import Interval, StrOptions, validate_data
+from ._aggregation import aggregate, plurality, vote_counts
+from ._pate_analysis import (
+    RDP_ORDERS,
+    aggregator_event,
+    event_epsilon,
+    gaussian_mu2_budget,
+    laplace_max_queries,
+    laplace_scale_for_budget,
+    logpr_answered,
+    logq_gnmax,
+    logq_lnmax,
+    rdp_data_dependent_gaussian,
+    rdp_data_dependent_pure,
+    rdp_to_epsilon,
+)
+
+__all__ = ["PATEClassifier"]
+
+#: Default ratio ``sigma_threshold / sigma`` for Confident-GNMax (the 2018
+#: paper used 150 / 40 on MNIST and 100 / 40 on SVHN).
+_THRESHOLD_NOISE_RATIO = 3.0
+#: Default threshold of Confident-GNMax, as a fraction of the teachers.
+_THRESHOLD_FRACTION = 0.7
+
+
+def _unlabelled_mask(y: np.ndarray) -> np.ndarray:
+    """Rows marked unlabelled: ``-1`` (or the string ``"-1"`` for text labels)."""
+    if y.dtype.kind in "iuf":
+        return y == -1
+    if y.dtype.kind in "US":
+        return y == "-1"
+    return np.array([v == -1 or v == "-1" for v in y], dtype=bool)
+
+
+def _seed_estimator(estimator, seed: int):
+    """Give every ``*random_state`` parameter of ``estimator`` a seed."""
+    params = estimator.get_params(deep=True)
+    to_set = {
+        k: seed for k in params if k == "random_state" or k.endswith("__random_state")
+    }
+    if to_set:
+        estimator.set_params(**to_set)
+    return estimator
+
+
+def _fit_and_vote(estimator, X_train, y_train, X_query, n_classes: int, index: int):
+    """Fit one teacher on its partition and return it with its votes."""
+    if np.unique(y_train).size < 2:
+        # Most classifiers refuse one class; a partition holding one class
+        # teaches exactly that class, which a constant voter does.
+        estimator = DummyClassifier(strategy="most_frequent")
+    estimator.fit(X_train, y_train)
+    votes = np.asarray(estimator.predict(X_query)).ravel()
+    if votes.shape[0] != X_query.shape[0]:
+        raise ValueError(
+            f"teacher {index} ({type(estimator).__name__}) returned "
+            f"{votes.shape[0]} predictions for {X_query.shape[0]} rows."
+        )
+    as_int = votes.astype(np.int64, copy=False) if votes.dtype.kind in "iuf" else None
+    if as_int is None or np.any(as_int != votes) or np.any(as_int < 0):
+        raise ValueError(
+            f"teacher {index} ({type(estimator).__name__}) predicted values that "
+            f"are not class labels; teachers must be classifiers."
+        )
+    if np.any(as_int >= n_classes):
+        raise ValueError(
+            f"teacher {index} ({type(estimator).__name__}) predicted a class "
+            f"it was not trained on."
+        )
+    return estimator, as_int
+
+
+def _student_has(attr):
+    def check(self):
+        student = getattr(self, "student_", None)
+        if student is None:
+            student = self.student if self.student is not None else _default_estimator()
+        return hasattr(student, attr)
+
+    return check
+
+
+def _default_estimator():
+    return LogisticRegression(max_iter=1000)
+
+
+@inject_docstring(
+    epsilon=PARAM_DOCS["epsilon"], random_state=PARAM_DOCS["random_state"]
+)
+class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Private Aggregation of Teacher Ensembles (PATE) for any classifiers.
+
+    The labelled (private) rows are split into ``n_teachers`` disjoint
+    partitions and one clone of ``teacher`` learns each. The unlabelled
+    (public) rows, marked ``y == -1`` as in scikit-learn's semi-supervised
+    estimators, are labelled by a noisy plurality vote of the teachers, and a
+    clone of ``student`` learns from the public rows and their noisy labels
+    only. Predictions come from the student; the teachers are never queried
+    after ``fit``. The student is differentially private with respect to the
+    private rows: changing one of them changes one teacher, hence each vote
+    histogram by at most 2 in L1, and every histogram is released only
+    through a noisy maximum.
+
+    Read more in Papernot et al. (2017, 2018).
+
+    Parameters
+    ----------
+    teacher : estimator, default=None
+        Classifier cloned for every teacher (needs ``fit`` and ``predict``).
+        ``None`` uses ``LogisticRegression(max_iter=1000)``. Teachers are
+        trained on integer-coded labels ``0 .. n_classes - 1``; a partition
+        holding a single class gets a constant teacher voting that class.
+    student : estimator, default=None
+        Classifier cloned and fitted on the public rows with noisy labels
+        (integer-coded). ``None`` uses ``LogisticRegression(max_iter=1000)``.
+        A scikit-learn compatible net (skorch) works as well.
+    n_teachers : int, default=50
+        Number of teachers (>= 2), hence of disjoint private partitions. More
+        teachers make wider vote margins against the noise, each trained on
+        fewer rows.
+    aggregator : {"gnmax", "confident_gnmax", "lnmax"}, default="gnmax"
+        ``"gnmax"``: Gaussian noise of standard deviation ``sigma`` on every
+        vote count, argmax (2018). ``"lnmax"``: Laplace noise of scale
+        ``sigma`` (2017). ``"confident_gnmax"``: a query is answered (by
+        GNMax) only when its top count plus Gaussian noise of standard
+        deviation ``sigma_threshold`` reaches ``threshold``; unanswered rows
+        get no label.
+    sigma : float, default=None
+        Noise on the vote counts: Gaussian standard deviation, or Laplace
+        scale for ``"lnmax"``. ``None`` calibrates it from ``epsilon`` so that
+        answering every query (``max_queries`` or the whole public pool)
+        spends exactly ``epsilon`` (assuming every Confident-GNMax query is
+        answered). The calibrated value is ``sigma_``.
+    threshold : float, default=None
+        Confident-GNMax threshold on the noisy top count. ``None`` uses
+        ``0.7 * n_teachers``.
+    sigma_threshold : float, default=None
+        Confident-GNMax noise of the threshold check. ``None`` uses
+        ``3 * sigma``.
+    max_queries : int, default=None
+        Most public rows to query (in a random order); ``None`` queries them
+        all, within the budget.
+    {epsilon}
+        Here ``epsilon`` is the budget of the whole fit: queries stop before
+        one would exceed it (for ``"lnmax"`` as pure ``epsilon``-DP, for the
+        Gaussian aggregators as ``(epsilon, delta)``-DP). ``None`` sets no
+        budget: all queries are answered and ``sigma`` must be given.
+    delta : float, default=1e-5
+        Target delta (0 <= delta < 1; > 0 for the Gaussian aggregators).
+    public_fraction : float, default=None
+        Only for data without ``-1`` rows (otherwise ignored): this fraction
+        of the labelled rows, chosen at random, becomes the public pool with
+        its labels dropped. The features of these rows are then *not*
+        protected, so it raises :class:`~skpriv.exceptions.PrivacyLeakWarning`:
+        use it only when those rows are public, or to simulate PATE on fully
+        labelled data. ``None`` raises an error when there is no public row.
+    semi_supervised : bool, default=False
+        If True the student gets every public row, those without a noisy
+        label marked ``-1`` (scikit-learn's semi-supervised convention), for
+        students such as :class:`~sklearn.semi_supervised.SelfTrainingClassifier`.
+    {random_state}
+    n_jobs : int, default=None
+        Teachers trained (and queried) in parallel by joblib. ``None`` means 1
+        unless in a :func:`joblib.parallel_backend` context; ``-1`` all CPUs.
+    verbose : int, default=0
+        Verbosity of the teachers' training and a summary of the queries.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels of the private rows.
+    teachers_ : list of estimators
+        The fitted teachers, one per partition.
+    student_ : estimator
+        The fitted student.
+    n_queries_ : int
+        Public rows on which the teachers were queried.
+    n_answered_ : int
+        Queries answered with a noisy label (all but unconfident
+        Confident-GNMax queries).
+    label_agreement_ : float
+        Share of answered queries whose noisy label equals the teachers'
+        noiseless plurality vote (NaN when none was answered). It reads the
+        private votes: a diagnostic, not a private release.
+    sigma_ : float
+        Noise scale used (``sigma`` or its calibrated value).
+    sigma_threshold_ : float or None
+        Threshold noise used by Confident-GNMax.
+    threshold_ : float or None
+        Threshold used by Confident-GNMax.
+    epsilon_ : float
+        Data-independent epsilon of this fit at ``delta``, from dp-accounting:
+        exact for the Gaussian aggregators (their queries compose into one
+        Gaussian mechanism), the Rényi-DP accountant (or the pure-DP sum, if
+        smaller) for ``"lnmax"``.
+    epsilon_data_dependent_ : float
+        The tighter data-dependent bound of Papernot et al. (2018) at
+        ``delta``. It depends on the private votes, so reading it raises
+        :class:`~skpriv.exceptions.PrivacyLeakWarning`: releasing it is not
+        differentially private.
+    dp_event_ : dp_accounting.DpEvent
+        What this fit spent (the queries actually made).
+    dp_n_samples_ : int
+        Number of rows given to ``fit``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when ``X`` has string column
+        names.
+
+    See Also
+    --------
+    sklearn.semi_supervised.SelfTrainingClassifier : Same data convention.
+    skpriv.linear_model.DPLogisticRegression : Direct DP training.
+    skpriv.neural_network.DPNeuralNetClassifier : DP-SGD training.
+
+    Notes
+    -----
+    Neighbouring datasets differ in one private row (replaced). Partitions
+    depend only on the row positions and the seed, never on labels (a
+    stratified split would let one label move other rows between teachers),
+    so one changed row changes one teacher.
+
+    Privacy cost per query: GNMax releases at most a Gaussian-noised vote
+    histogram of L2 sensitivity sqrt(2), Rényi-DP ``alpha / sigma**2``;
+    LNMax a Laplace-noised histogram of L1 sensitivity 2, ``2 / sigma``-DP;
+    Confident-GNMax adds a Gaussian check of the top count (sensitivity 1)
+    per query and pays GNMax only for answered queries. All Gaussian costs
+    compose into one Gaussian mechanism, and stopping when the budget would
+    be exceeded is a valid Gaussian-DP privacy filter (Smith & Thakurta
+    2022), so ``epsilon_ <= epsilon`` also when the number of answered
+    queries depends on the data. The student and everything it sees is
+    post-processing. The public rows themselves are not protected.
+
+    References
+    ----------
+    .. [1] N. Papernot, M. Abadi, Ú. Erlingsson, I. Goodfellow, K. Talwar,
+       "Semi-supervised knowledge transfer for deep learning from private
+       training data", ICLR 2017.
+    .. [2] N. Papernot, S. Song, I. Mironov, A. Raghunathan, K. Talwar,
+       Ú. Erlingsson, "Scalable private learning with PATE", ICLR 2018.
+    .. [3] A. Smith, A. Thakurta, "Fully adaptive composition for Gaussian
+       differential privacy", arXiv:2210.17520, 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from skpriv.ensemble import PATEClassifier
+    >>> X, y = make_classification(n_samples=3000, n_features=10, n_informative=5,
+    ...                            n_classes=3, random_state=0)
+    >>> y_fit = y.copy()
+    >>> y_fit[2000:2500] = -1                    # public, unlabelled rows
+    >>> pate = PATEClassifier(n_teachers=20, epsilon=2.0, random_state=0)
+    >>> pate = pate.fit(X[:2500], y_fit[:2500])
+    >>> pate.n_queries_, pate.epsilon_ <= 2.0
+    (500, True)
+    >>> float(pate.score(X[2500:], y[2500:])) > 0.6
+    True
+    """
+
+    _parameter_constraints = {
+        "teacher": "no_validation",
+        "student": "no_validation",
+        "n_teachers": [Interval(Integral, 2, None, closed="left")],
+        "aggregator": [StrOptions({"lnmax", "gnmax", "confident_gnmax"})],
+        "sigma": [Interval(Real, 0, None, closed="neither"), None],
+        "threshold": [Interval(Real, None, None, closed="neither"), None],
+        "sigma_threshold": [Interval(Real, 0, None, closed="neither"), None],
+        "max_queries": [Interval(Integral, 1, None, closed="left"), None],
+        "epsilon": [*privacy_constraints("epsilon")["epsilon"], None],
+        **privacy_constraints("delta", "random_state"),
+        "public_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "semi_supervised": ["boolean"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        teacher=None,
+        student=None,
+        *,
+        n_teachers=50,
+        aggregator="gnmax",
+        sigma=None,
+        threshold=None,
+        sigma_threshold=None,
+        max_queries=None,
+        epsilon=1.0,
+        delta=1e-5,
+        public_fraction=None,
+        semi_supervised=False,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.teacher = teacher
+        self.student = student
+        self.n_teachers = n_teachers
+        self.aggregator = aggregator
+        self.sigma = sigma
+        self.threshold = threshold
+        self.sigma_threshold = sigma_threshold
+        self.max_queries = max_queries
+        self.epsilon = epsilon
+        self.delta = delta
+        self.public_fraction = public_fraction
+        self.semi_supervised = semi_supervised
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # Parameters -> noise and query plan
+    # ------------------------------------------------------------------
+
+    def _check_estimators(self):
+        for name in ("teacher", "student"):
+            est = getattr(self, name)
+            if est is None:
+                continue
+            missing = [m for m in ("fit", "predict") if not hasattr(est, m)]
+            if missing:
+                raise TypeError(
+                    f"{name}={est!r} cannot be used by {type(self).__name__}: it "
+                    f"has no {' or '.join(missing)} method. Pass a classifier."
+                )
+
+    def _noise_plan(self, n_candidates: int) -> dict:
+        """Noise scales and the number of queries the budget allows.
+
+        Depends only on the parameters and the (public) number of candidate
+        queries, never on private data.
+        """
+        agg, eps, delta = self.aggregator, self.epsilon, self.delta
+        if self.sigma is None and eps is None:
+            raise ValueError(
+                "PATEClassifier needs sigma (the noise) or epsilon (the budget, "
+                "from which sigma is calibrated); both are None."
+            )
+        if agg != "lnmax" and delta == 0:
+            raise ValueError(
+                f"delta must be > 0 for aggregator={agg!r} (Gaussian noise is "
+                f"not pure DP); use aggregator='lnmax' for delta=0."
+            )
+        plan = {"sigma": self.sigma, "sigma_threshold": None, "threshold": None}
+        k = n_candidates
+        if agg == "lnmax":
+            if self.sigma is None:
+                plan["sigma"] = laplace_scale_for_budget(k, eps, delta)
+                plan["n_max"] = k
+            elif eps is None:
+                plan["n_max"] = k
+            else:
+                plan["n_max"] = laplace_max_queries(self.sigma, eps, delta, k)
+            return plan
+        mu2 = math.inf if eps is None else gaussian_mu2_budget(eps, delta)
+        plan["mu2_budget"] = mu2
+        if agg == "gnmax":
+            if self.sigma is None:
+                plan["sigma"] = math.sqrt(2.0 * k / mu2) * (1.0 + 1e-9)
+                plan["n_max"] = k
+            else:
+                n_budget = math.inf if eps is None else mu2 * self.sigma**2 / 2.0
+                plan["n_max"] = int(min(k, math.floor(n_budget)))
+            return plan
+        # Confident-GNMax: the threshold check costs 1 / sigma_threshold**2 per
+        # query, an answer 2 / sigma**2 (in mu**2 units).
+        sigma, sigma_t = self.sigma, self.sigma_threshold
+        if sigma is None:
+            if sigma_t is None:
+                per_query = 2.0 + 1.0 / _THRESHOLD_NOISE_RATIO**2
+                sigma = math.sqrt(k * per_query / mu2) * (1.0 + 1e-9)
+            else:
+                left = mu2 - k / sigma_t**2
+                if left <= 0:
+                    raise BudgetExceededError(
+                        f"epsilon={eps} is spent by the threshold checks of "
+                        f"{k} queries with sigma_threshold={sigma_t}; raise "
+                        f"epsilon or sigma_threshold, or lower max_queries."
+                    )
+                sigma = math.sqrt(2.0 * k / left) * (1.0 + 1e-9)
+        if sigma_t is None:
+            sigma_t = _THRESHOLD_NOISE_RATIO * sigma
+        threshold = self.threshold
+        if threshold is None:
+            threshold = _THRESHOLD_FRACTION * self.n_teachers
+        plan.update(sigma=sigma, sigma_threshold=sigma_t, threshold=threshold, n_max=k)
+        return plan
+
+    # ------------------------------------------------------------------
+    # Fit
+    # ------------------------------------------------------------------
+
+    def _split_rows(self, y, rng):
+        """Indices of the private and public rows (``public_fraction`` aside)."""
+        public = _unlabelled_mask(y)
+        if self.public_fraction is not None and not public.any():
+            labelled = np.flatnonzero(~public)
+            n_move = int(round(self.public_fraction * labelled.size))
+            if n_move:
+                moved = rng.permutation(labelled)[:n_move]
+                public[moved] = True
+                warnings.warn(
+                    f"public_fraction={self.public_fraction}: {n_move} labelled "
+                    f"rows were moved to the public pool; their features train "
+                    f"the student and are not covered by the DP guarantee.",
+                    PrivacyLeakWarning,
+                    stacklevel=4,
+                )
+        private_idx = np.flatnonzero(~public)
+        public_idx = np.flatnonzero(public)
+        if public_idx.size == 0:
+            raise ValueError(
+                "PATEClassifier found no public rows: mark the unlabelled public "
+                "rows the student learns from with y == -1, or set "
+                "public_fraction to use a share of the labelled rows as public."
+            )
+        if private_idx.size == 0:
+            raise ValueError(
+                "PATEClassifier found no private rows: every y is -1, so there "
+                "is nothing to teach. Give the labelled private rows."
+            )
+        if private_idx.size < self.n_teachers:
+            raise ValueError(
+                f"n_teachers={self.n_teachers} is larger than the number of "
+                f"private (labelled) rows, {private_idx.size}: every teacher "
+                f"needs at least one row. Lower n_teachers."
+            )
+        return private_idx, public_idx
+
+    def _fit(self, X, y, rng):
+        self._check_estimators()
+        if y is None:
+            raise ValueError(
+                "PATEClassifier requires y to be passed, but the target y is None: "
+                "give labels for the private rows and -1 for the public rows."
+            )
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], ensure_min_samples=2
+        )
+        if sparse.issparse(X):
+            X = X.tocsr()
+        y = column_or_1d(y, warn=True)
+        private_idx, public_idx = self._split_rows(y, rng)
+        y_private = y[private_idx]
+        check_classification_targets(y_private)
+        self.classes_, y_code = np.unique(y_private, return_inverse=True)
+        n_classes = self.classes_.size
+        if n_classes < 2:
+            raise ValueError(
+                f"The private rows hold a single class ({self.classes_[0]!r}); "
+                f"PATEClassifier needs at least 2 classes."
+            )
+
+        # Query order is random; the plan fixes sigma and how many we ask.
+        query_order = rng.permutation(public_idx)
+        n_candidates = query_order.size
+        if self.max_queries is not None:
+            n_candidates = min(n_candidates, self.max_queries)
+        plan = self._noise_plan(n_candidates)
+        n_ask = plan["n_max"]
+        if n_ask < 1:
+            raise BudgetExceededError(
+                f"epsilon={self.epsilon} does not pay for a single query with "
+                f"sigma={self.sigma} (aggregator={self.aggregator!r}); raise "
+                f"epsilon or sigma, or leave sigma=None to calibrate it."
+            )
+        queries = query_order[:n_ask]
+
+        # Disjoint partitions from positions and the seed only (not labels).
+        teacher_of = np.empty(private_idx.size, dtype=np.int64)
+        teacher_of[rng.permutation(private_idx.size)] = (
+            np.arange(private_idx.size) % self.n_teachers
+        )
+        seeds = spawn_seeds(rng, self.n_teachers)
+        base_teacher = (
+            self.teacher if self.teacher is not None else _default_estimator()
+        )
+        X_query = X[queries]
+        results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+            delayed(_fit_and_vote)(
+                _seed_estimator(clone(base_teacher), seeds[t]),
+                X[private_idx[teacher_of == t]],
+                y_code[teacher_of == t],
+                X_query,
+                n_classes,
+                t,
+            )
+            for t in range(self.n_teachers)
+        )
+        self.teachers_ = [est for est, _ in results]
+        counts = vote_counts(np.stack([v for _, v in results]), n_classes)
+        del results
+
+        labels = aggregate(
+            counts,
+            aggregator=self.aggregator,
+            sigma=plan["sigma"],
+            rng=rng,
+            threshold=plan["threshold"],
+            sigma_threshold=plan["sigma_threshold"],
+            mu2_budget=plan.get("mu2_budget", math.inf),
+        )
+        counts = counts[: labels.size]
+        answered = labels >= 0
+        self.sigma_ = float(plan["sigma"])
+        self.sigma_threshold_ = plan["sigma_threshold"]
+        self.threshold_ = plan["threshold"]
+        self.n_queries_ = int(labels.size)
+        self.n_answered_ = int(answered.sum())
+        self.label_agreement_ = (
+            float(np.mean(labels[answered] == plurality(counts[answered])))
+            if self.n_answered_
+            else float("nan")
+        )
+        self.dp_event_ = aggregator_event(
+            self.aggregator,
+            self.sigma_,
+            self.n_queries_,
+            self.n_answered_,
+            self.sigma_threshold_,
+        )
+        self.epsilon_ = event_epsilon(self.dp_event_, self.delta)
+        self._rdp_data_dependent = self._data_dependent_rdp(counts, answered)
+        if self.verbose:
+            print(
+                f"[PATEClassifier] {self.n_queries_} queries, {self.n_answered_} "
+                f"answered, sigma={self.sigma_:.4g}, epsilon={self.epsilon_:.4g}"
+            )
+        if self.n_answered_ == 0:
+            raise ValueError(
+                f"No query was answered (threshold={self.threshold_}, "
+                f"sigma_threshold={self.sigma_threshold_:.4g}): the student has "
+                f"nothing to learn from. Lower threshold or raise epsilon."
+            )
+
+        # The student sees public rows and noisy labels only.
+        student = clone(
+            self.student if self.student is not None else _default_estimator()
+        )
+        student = _seed_estimator(student, spawn_seeds(rng, 1)[0])
+        if self.semi_supervised:
+            rows = query_order
+            y_student = np.full(rows.size, -1, dtype=np.int64)
+            y_student[: labels.size] = labels
+        else:
+            rows = queries[answered]
+            y_student = labels[answered]
+        if np.unique(labels[answered]).size < 2:
+            warnings.warn(
+                f"The {self.n_answered_} noisy labels hold a single class, so the "
+                f"student is a constant classifier predicting it. Query more "
+                f"rows or raise epsilon.",
+                UserWarning,
+                stacklevel=4,
+            )
+            student = DummyClassifier(strategy="most_frequent")
+            rows, y_student = queries[answered], labels[answered]
+        self.student_ = student.fit(X[rows], y_student)
+        return self
+
+    def _data_dependent_rdp(self, counts, answered) -> np.ndarray:
+        """Sum over queries of the data-dependent RDP bounds (per order)."""
+        if self.aggregator == "lnmax":
+            logq = logq_lnmax(counts, self.sigma_)
+            return rdp_data_dependent_pure(logq, 2.0 / self.sigma_).sum(axis=0)
+        rdp = np.zeros(RDP_ORDERS.size)
+        if self.aggregator == "confident_gnmax":
+            logpr = logpr_answered(counts, self.threshold_, self.sigma_threshold_)
+            with np.errstate(divide="ignore"):
+                lognot = np.log(-np.expm1(logpr))
+            # q bounds the less likely of the two outcomes (answered or not).
+            logq = np.minimum(logpr, lognot)
+            rdp += rdp_data_dependent_gaussian(
+                logq, math.sqrt(2.0) * self.sigma_threshold_
+            ).sum(axis=0)
+            counts = counts[answered]
+        if counts.shape[0]:
+            logq = logq_gnmax(counts, self.sigma_)
+            rdp += rdp_data_dependent_gaussian(logq, self.sigma_).sum(axis=0)
+        return rdp
+
+    @property
+    def epsilon_data_dependent_(self):
+        """Data-dependent epsilon at ``delta`` (reading it is not private)."""
+        check_is_fitted(self, "dp_event_")
+        warnings.warn(
+            "epsilon_data_dependent_ is computed from the private teacher votes; "
+            "releasing it is not differentially private (Papernot et al. 2018 "
+            "release it through smooth sensitivity). Report epsilon_ publicly.",
+            PrivacyLeakWarning,
+            stacklevel=2,
+        )
+        if self.delta == 0:
+            return self.epsilon_
+        eps = rdp_to_epsilon(self._rdp_data_dependent, self.delta)
+        return float(min(eps, self.epsilon_))
+
+    def _planned_dp_event(self, n_samples):
+        """An upper bound on what a fit on ``n_samples`` rows spends."""
+        n = n_samples if n_samples is not None else math.inf
+        k = min(n, self.max_queries if self.max_queries is not None else math.inf)
+        if not math.isfinite(k):
+            if self.epsilon is None:
+                raise ValueError(
+                    "PATEClassifier with epsilon=None needs n_samples (or "
+                    "max_queries) to plan its cost."
+                )
+            k = 1
+        plan = self._noise_plan(int(k))
+        if self.aggregator == "confident_gnmax":
+            if self.epsilon is not None:
+                # The filter caps any run at the budget: one Gaussian at mu.
+                import dp_accounting
+
+                return dp_accounting.GaussianDpEvent(
+                    1.0 / math.sqrt(plan["mu2_budget"])
+                )
+            return aggregator_event(
+                self.aggregator, plan["sigma"], int(k), int(k), plan["sigma_threshold"]
+            )
+        if self.sigma is None and self.aggregator == "gnmax":
+            import dp_accounting
+
+            return dp_accounting.GaussianDpEvent(1.0 / math.sqrt(plan["mu2_budget"]))
+        return aggregator_event(self.aggregator, plan["sigma"], plan["n_max"], 0)
+
+    # ------------------------------------------------------------------
+    # Prediction: the student only
+    # ------------------------------------------------------------------
+
+    def _expand(self, scores):
+        """Student outputs over its classes -> columns over ``classes_``."""
+        scores = np.asarray(scores)
+        n_classes = self.classes_.size
+        if scores.ndim == 2 and scores.shape[1] == n_classes:
+            return scores
+        student_classes = np.asarray(getattr(self.student_, "classes_", []))
+        out = np.zeros((scores.shape[0], n_classes), dtype=np.float64)
+        out[:, student_classes.astype(np.int64)] = scores
+        return out
+
+    def predict(self, X):
+        """Class labels predicted by the student.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        codes = np.asarray(self.student_.predict(X)).astype(np.int64).ravel()
+        return self.classes_[codes]
+
+    @available_if(_student_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities from the student.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; classes the student never saw get 0.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        return self._expand(self.student_.predict_proba(X))
+
+    @available_if(_student_has("predict_proba"))
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
