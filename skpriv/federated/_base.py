@@ -202,8 +202,11 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         if lr is None:
             lr = 1.0 if self.aggregation == "fedavg" else 0.1
         server = ServerOptimizer(self.aggregation, lr, gvec.size)
+        # Drawn whether or not it is used, so that turning secure aggregation
+        # on leaves every other random choice unchanged.
+        graph_seed = int(rng.integers(2**31))
         secagg = (
-            SecureAggregator(random_state=int(rng.integers(2**31)))
+            SecureAggregator(random_state=graph_seed)
             if self.secure_aggregation
             else None
         )
