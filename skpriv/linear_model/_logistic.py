@@ -76,14 +76,15 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         constant feature inside the clipped norm budget.
 
     solver : {"auto", "gd", "ssp", "output"}, default="auto"
-        Private algorithm. ``"gd"``: noisy full-batch gradient descent;
-        ``"ssp"``: noisy sufficient statistics of a second-order expansion;
-        ``"output"``: output perturbation (pure DP, for ``delta=0``).
-        ``"auto"`` uses ``"output"`` when ``delta=0``, else ``"gd"`` when the
-        (privately counted) data set is large enough for the budget and
-        ``"ssp"`` otherwise.
+        Private algorithm. ``"gd"``: noisy full-batch (preconditioned)
+        gradient descent; ``"ssp"``: noisy sufficient statistics of a
+        second-order expansion; ``"output"``: output perturbation (pure DP,
+        used for ``delta=0``). ``"auto"`` uses ``"output"`` when ``delta=0``,
+        else ``"gd"`` when the data set is large enough for the budget
+        (judged from a noisy release, at no extra cost) and ``"ssp"``
+        otherwise.
 
-    max_iter : int, default=40
+    max_iter : int, default=20
         Number of noisy gradient steps (``"gd"``): the budget is split over
         them. For ``"output"``, the L-BFGS iterations are not limited by it.
 
@@ -141,22 +142,31 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     (multinomial: ``||softmax - e_y||_2 <= sqrt(2)``).
 
     **Approximate DP (delta > 0).** Everything released is Gaussian, so the
-    total is exactly ``mu``-Gaussian DP, with ``mu`` set by the analytic
-    Gaussian curve (Balle & Wang 2018) so that it is ``(epsilon, delta)``-DP;
-    ``mu^2`` is split: 10% for ``data_norm="private"``, 3% for a noisy row
-    count (sensitivity 1) that sets the step size, the rest for the solver.
-    ``"gd"`` runs ``max_iter`` full-batch steps, each releasing the sum of
-    per-example gradients (L2 sensitivity ``G``) with Gaussian noise, and
-    averages the last half of the iterates. ``"ssp"`` releases ``Z^T Z``
-    (sensitivity ``R^2``, 20%) and ``Z^T t`` with centred labels
-    (sensitivity ``R ||t||``) once and minimises the second-order expansion
-    of the penalised loss at zero (functional mechanism [3]_, statistics
-    perturbed as in [4]_); it wins at small ``epsilon * n``. The recorded
-    ``dp_event_`` is the composition of these Gaussian events, so
-    :func:`~skpriv.accounting.privacy_spent` reports ``epsilon`` at
-    ``delta`` (PLD accountant). Noise is drawn on a power-of-two grid
-    (:class:`skpriv.mechanisms.Gaussian`) and the rounding term is added to
-    the sensitivity.
+    total is exactly ``mu``-Gaussian DP [5]_ (``1/mu^2`` is the sum of the
+    ``1/m^2`` of the releases with noise multipliers ``m``), with ``mu`` set
+    by the analytic Gaussian curve (Balle & Wang 2018) so that it is
+    ``(epsilon, delta)``-DP. ``mu^2`` is split: 10% for
+    ``data_norm="private"``; of the rest, 20% for ``Z^T Z`` (upper triangle,
+    L2 sensitivity ``R^2``), released first. Its noisy trace (about the
+    number of rows, post-processing) tells ``solver="auto"`` how noisy the
+    problem is. ``"ssp"`` then spends the remaining 80% on ``Z^T t`` with
+    centred labels ``t`` (sensitivity ``R ||t||``) and minimises the
+    second-order expansion of the penalised loss at zero (functional
+    mechanism [3]_, statistics perturbed as in [4]_); it wins when
+    ``epsilon * n`` is small. ``"gd"`` spends 20% on that same starting
+    point and 60% on ``max_iter`` full-batch steps, each releasing the sum of
+    per-example gradients whose residual (``sigmoid(w.x) - y``, or
+    ``softmax - e_y``) is clipped to norm 0.5 (binary) or 0.6 (multinomial),
+    so the L2 sensitivity is ``0.5 R`` or ``0.6 R``; the steps are
+    preconditioned by ``C c Z^T Z + I`` from the noisy Gram matrix (``c``
+    bounds the loss curvature), a noisy Newton method [2]_, and the last half
+    of the iterates is averaged. The recorded ``dp_event_`` composes these
+    Gaussian events, so :func:`~skpriv.accounting.privacy_spent` reports
+    ``epsilon`` at ``delta`` (PLD accountant; noise multipliers carry a
+    1e-4 margin for its discretisation). Noise is drawn on a power-of-two
+    grid (:class:`skpriv.mechanisms.Gaussian`) and the rounding term is added
+    to the sensitivity. The dataset size is never used except through
+    these noisy releases.
 
     **Pure DP (delta = 0).** Output perturbation [1]_: the objective
     ``C sum loss + ||W||^2 / 2`` is 1-strongly convex, so adding or removing
@@ -178,8 +188,8 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     ----------
     .. [1] K. Chaudhuri, C. Monteleoni, A. Sarwate, "Differentially private
        empirical risk minimization", JMLR 12, 2011.
-    .. [2] R. Bassily, A. Smith, A. Thakurta, "Private empirical risk
-       minimization: efficient algorithms and tight error bounds", FOCS 2014.
+    .. [2] M. Avella-Medina, C. Bradshaw, P.-L. Loh, "Differentially private
+       inference via noisy optimization", Annals of Statistics 51(5), 2023.
     .. [3] J. Zhang, Z. Zhang, X. Xiao, Y. Yang, M. Winslett, "Functional
        mechanism: regression analysis under differential privacy", VLDB 2012.
     .. [4] Y.-X. Wang, "Revisiting differentially private linear regression:
