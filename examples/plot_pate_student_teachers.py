@@ -105,6 +105,8 @@ ax.axhline(full_acc, color="black", linestyle="--", label="model on all private 
 ax.axhline(ensemble_acc, color="C2", linestyle="-.", label="teachers' noiseless vote")
 ax.axhline(teacher_acc, color="C3", linestyle=":", label="one teacher")
 ax.set_xscale("log")
+ax.set_xticks(EPSILONS, labels=[f"{e:g}" for e in EPSILONS])
+ax.minorticks_off()
 ax.set_xlabel("epsilon (smaller is more private)")
 ax.set_ylabel("test accuracy")
 ax.set_title(f"PATE: {n_teachers} teachers, {n_queries} queries", fontsize=11)

@@ -288,6 +288,12 @@ class PrivacyUtilityDisplay:
                 )
 
         ax.set_xscale(xscale)
+        if xscale == "log":
+            # Budgets read better as 0.1, 1, 10 than as 10^-1, 10^0, 10^1.
+            from matplotlib.ticker import FuncFormatter, NullFormatter
+
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         param = self.param_name.rsplit("__", 1)[-1]
         ax.set_xlabel(f"{param} (smaller is more private)")
         ax.set_ylabel(self.score_name)
