@@ -247,7 +247,7 @@ class SecureAggregator:
                 f"no aggregate was released."
             )
 
-    def aggregate(self, vectors, *, dropouts=None, tamper=None):
+    def aggregate(self, vectors, *, dropouts=None, tamper=None, keep_masked=False):
         """The sum of ``vectors`` (one per client), computed on masked inputs.
 
         Parameters
@@ -260,6 +260,9 @@ class SecureAggregator:
             ``tamper(kind, dealer, holder, payload) -> payload`` applied to
             shares in transit (``kind="transit"``, payload bytes) and when
             revealed (``kind="reveal"``, payload the share int). For testing.
+        keep_masked : bool, default=False
+            Keep what the server received from each client in
+            ``masked_inputs_`` (for inspection; it is all the server sees).
 
         Returns
         -------
@@ -316,11 +319,15 @@ class SecureAggregator:
 
         # Stage 2: masked inputs (pairwise masks with neighbours in U2).
         u3, total = [], np.zeros(size, dtype=np.uint64)
+        self.masked_inputs_ = {}
         for i in u2:
             if i in dropouts.get("masked_input", ()):
                 continue
             peers = [v for v in graph[i] if v in u2set]
-            total += clients[i].masked_input(session, keys, peers, self.fractional_bits)
+            masked = clients[i].masked_input(session, keys, peers, self.fractional_bits)
+            if keep_masked:
+                self.masked_inputs_[i] = masked
+            total += masked
             u3.append(i)
         self._check(u3, "masked_input", n)
         u3set = set(u3)

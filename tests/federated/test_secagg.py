@@ -1,0 +1,153 @@
+import numpy as np
+import pytest
+from scipy import stats
+
+from skpriv.federated import SecureAggregationError
+from skpriv.federated._secagg import (
+    STAGES,
+    SecureAggregator,
+    dequantize,
+    quantize,
+)
+from skpriv.federated._shamir import reconstruct, split
+
+N, D = 10, 40
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    return np.random.default_rng(0).standard_normal((N, D)) * 5
+
+
+def test_shamir_threshold():
+    secret = bytes(range(32))
+    shares = split(secret, list(range(1, 8)), threshold=4)
+    assert reconstruct({x: shares[x] for x in (1, 3, 5, 7)}) == secret
+    assert reconstruct({x: shares[x] for x in (2, 4, 6, 7)}) == secret
+    # Three shares (below the threshold) give some other value, not the secret.
+    with pytest.raises(ValueError):
+        reconstruct({x: shares[x] for x in (1, 2, 3)})
+    with pytest.raises(ValueError, match="threshold"):
+        split(secret, [1, 2], threshold=3)
+
+
+def test_quantization_roundtrip_and_overflow():
+    x = np.array([-3.25, 0.0, 1e-9, 12345.678])
+    np.testing.assert_allclose(dequantize(quantize(x, 24), 24), x, atol=2.0**-25)
+    with pytest.raises(ValueError, match="overflows"):
+        quantize(np.array([2.0**40]), 24)
+    with pytest.raises(ValueError, match="non-finite"):
+        quantize(np.array([np.nan]), 24)
+
+
+@pytest.mark.parametrize("n_neighbours", [None, 4])
+def test_masks_cancel_exactly(vectors, n_neighbours):
+    agg = SecureAggregator(n_neighbours=n_neighbours, random_state=0)
+    total = agg.aggregate(vectors, keep_masked=True)
+    # Exact in the ring: the masked sum equals the sum of the quantized inputs.
+    masked = sum(agg.masked_inputs_.values())
+    expected_q = sum(quantize(v, agg.fractional_bits) for v in vectors)
+    assert not np.array_equal(masked, expected_q)  # the masks are there ...
+    np.testing.assert_array_equal(  # ... and removing them is exact
+        quantize(total, agg.fractional_bits), expected_q
+    )
+    # Equal to the plain sum within the stated quantization bound.
+    assert np.max(np.abs(total - vectors.sum(0))) <= agg.error_bound(N)
+    if n_neighbours == 4:
+        assert max(len(g) for g in agg.graph_) < N - 1
+
+
+def _chi2_uniform_top_bits(values, bits=8):
+    counts = np.bincount(
+        (values >> np.uint64(64 - bits)).astype(np.int64), minlength=2**bits
+    )
+    return stats.chisquare(counts).pvalue
+
+
+def test_masked_vector_looks_uniform():
+    # One client's masked vector: the top 8 bits of each ring element should
+    # be uniform. False-failure rate of the test: 1e-6.
+    x = np.random.default_rng(1).standard_normal((5, 20_000))
+    agg = SecureAggregator(random_state=0)
+    agg.aggregate(x, keep_masked=True)
+    assert _chi2_uniform_top_bits(agg.masked_inputs_[0]) > 1e-6
+    # Power: the quantized input itself, and a mask with 32 random bits only
+    # (a deliberately weakened mask), both fail the same test.
+    q = quantize(x[0], 24)
+    assert _chi2_uniform_top_bits(q) < 1e-6
+    weak = q + (agg.masked_inputs_[0] & np.uint64(0xFFFFFFFF))
+    assert _chi2_uniform_top_bits(weak) < 1e-6
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dropouts_recover_above_threshold(vectors, stage):
+    agg = SecureAggregator(random_state=0)  # complete graph, threshold 5 of 9
+    drop = {1, 6}
+    total = agg.aggregate(vectors, dropouts={stage: drop})
+    # Clients dropping before sending their masked input are not in the sum;
+    # those dropping during unmasking already sent it and are.
+    kept = [i for i in range(N) if stage == "unmask" or i not in drop]
+    np.testing.assert_allclose(total, vectors[kept].sum(0), atol=agg.error_bound(N))
+    assert agg.survivors_ == (list(range(N)) if stage == "unmask" else kept)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dropouts_abort_below_threshold(vectors, stage):
+    agg = SecureAggregator(random_state=0)
+    drop = set(range(8))  # 2 of 10 left: below min_clients and the threshold
+    with pytest.raises(SecureAggregationError, match="no aggregate was released"):
+        agg.aggregate(vectors, dropouts={stage: drop})
+
+
+def test_abort_when_too_few_shares_survive(vectors):
+    # 4 drop after masking, 2 more during unmasking: 4 < threshold 5 shares
+    # remain for the dropped clients' keys, so the masks cannot be removed.
+    agg = SecureAggregator(random_state=0)
+    with pytest.raises(SecureAggregationError, match="valid shares"):
+        agg.aggregate(
+            vectors, dropouts={"masked_input": {0, 1, 2, 3}, "unmask": {4, 5}}
+        )
+    with pytest.raises(ValueError, match="unknown stages"):
+        agg.aggregate(vectors, dropouts={"nap": {1}})
+
+
+def _flip_byte(blob):
+    return blob[:-1] + bytes([blob[-1] ^ 1])
+
+
+def test_tampered_shares_are_rejected(vectors):
+    agg = SecureAggregator(random_state=0)
+
+    def in_transit(kind, dealer, holder, payload):
+        if kind == "transit" and dealer == 3 and holder in (0, 1):
+            return _flip_byte(payload)
+        return payload
+
+    total = agg.aggregate(vectors, dropouts={"masked_input": {3}}, tamper=in_transit)
+    assert agg.rejected_[3] == 2  # two shares failed authentication
+    np.testing.assert_allclose(
+        total, np.delete(vectors, 3, 0).sum(0), atol=agg.error_bound(N)
+    )
+
+    def at_reveal(kind, dealer, holder, payload):
+        if kind == "reveal" and dealer == 2 and holder != 9:
+            return payload + 1  # a lying client or server
+        return payload
+
+    with pytest.raises(SecureAggregationError, match="valid shares of client 2"):
+        agg.aggregate(vectors, tamper=at_reveal)
+    assert agg.rejected_[2] == N - 2
+
+    def few(kind, dealer, holder, payload):
+        if kind == "reveal" and dealer == 2 and holder in (0, 1):
+            return payload + 1
+        return payload
+
+    total = agg.aggregate(vectors, tamper=few)
+    assert agg.rejected_[2] == 2
+    np.testing.assert_allclose(total, vectors.sum(0), atol=agg.error_bound(N))
+
+
+def test_min_clients():
+    with pytest.raises(SecureAggregationError, match="min_clients"):
+        SecureAggregator().aggregate(np.ones((2, 3)))
