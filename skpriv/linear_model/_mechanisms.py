@@ -126,6 +126,12 @@ def gradient_bound(row_bound, binary, *, clipped=False):
     return row_bound if binary else math.sqrt(2.0) * row_bound
 
 
+#: Above this many columns (features + intercept) only the diagonal of
+#: ``Z^T Z`` is released: the full matrix costs ``O(D^2)`` memory and an
+#: ``O(D^3)`` eigendecomposition.
+MAX_GRAM_FEATURES = 1000
+
+
 def noisy_gram(Z, rng, *, row_bound, noise_multiplier):
     """Release ``A = Z^T Z`` with Gaussian noise; returns its eigendecomposition.
 
@@ -133,7 +139,9 @@ def noisy_gram(Z, rng, *, row_bound, noise_multiplier):
     by at most ``||z z^T||_F = ||z||^2 <= row_bound**2`` in L2) and mirrored.
     Negative eigenvalues (noise) are set to zero and ``lam = 2 sqrt(D)
     sigma``, about the spectral norm of the noise, is added so that the
-    matrix dominates the noise.
+    matrix dominates the noise. With more than :data:`MAX_GRAM_FEATURES`
+    columns only the diagonal is released (sensitivity ``||z||_4^2 <=
+    row_bound**2``), with ``lam = 3 sigma``, and ``evecs`` is ``None``.
 
     Returns
     -------
@@ -146,12 +154,18 @@ def noisy_gram(Z, rng, *, row_bound, noise_multiplier):
     event : dp_accounting.DpEvent
     """
     D = Z.shape[1]
+    sigma = noise_multiplier * row_bound**2
+    if D > MAX_GRAM_FEATURES:
+        diag, event = gaussian_release(
+            np.einsum("ij,ij->j", Z, Z), row_bound**2, noise_multiplier, rng
+        )
+        trace = float(diag.sum()) - math.sqrt(D) * sigma
+        return np.maximum(diag, 0.0) + 3.0 * sigma, None, trace, event
     iu = np.triu_indices(D)
     noisy, event = gaussian_release((Z.T @ Z)[iu], row_bound**2, noise_multiplier, rng)
     A = np.zeros((D, D))
     A[iu] = noisy
     A = A + np.triu(A, 1).T
-    sigma = noise_multiplier * row_bound**2
     lam = 2.0 * math.sqrt(D) * sigma
     evals, evecs = np.linalg.eigh(A)
     # A pessimistic (one standard deviation low) estimate of the trace.
@@ -160,8 +174,12 @@ def noisy_gram(Z, rng, *, row_bound, noise_multiplier):
 
 
 def _solve_psd(evals, evecs, M):
+    """``(evecs diag(evals) evecs^T)^{-1} M``; ``evecs=None`` means diagonal."""
     M2 = M if M.ndim == 2 else M[:, None]
-    out = evecs @ ((evecs.T @ M2) / evals[:, None])
+    if evecs is None:
+        out = M2 / evals[:, None]
+    else:
+        out = evecs @ ((evecs.T @ M2) / evals[:, None])
     return out if M.ndim == 2 else out[:, 0]
 
 

@@ -373,3 +373,22 @@ def test_output_perturbation_noise_scale(monkeypatch):
 @pytest.mark.slow
 def test_output_perturbation_noise_scale_power(monkeypatch):
     assert _output_noise_pvalue(0.5, monkeypatch) < ALPHA
+
+
+def test_many_features_use_the_diagonal_of_the_gram(monkeypatch, cancer):
+    X, y = cancer
+    monkeypatch.setattr(mech, "MAX_GRAM_FEATURES", 10)
+    evals, evecs, trace, _ = mech.noisy_gram(
+        np.c_[X, np.full(len(X), 0.3)],
+        np.random.default_rng(0),
+        row_bound=math.sqrt(1.09),
+        noise_multiplier=1.0,
+    )
+    assert evecs is None and evals.shape == (X.shape[1] + 1,)
+    assert np.all(evals > 0)
+    clf = DPLogisticRegression(epsilon=2.0, data_norm=1.0, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.85
+    assert privacy_spent(clf, delta=1e-5).epsilon <= 2.0
+    # Sensitivity of the diagonal: ||z||_4^2 <= ||z||_2^2 <= R^2.
+    z = np.r_[X[0], 0.3]
+    assert np.linalg.norm(z**2) <= z @ z + 1e-12
