@@ -12,8 +12,9 @@ from ._key import Key, check_keyring
 from ._tokens import (
     as_object_array,
     decrypt_tokens,
+    distinct_str,
     encrypt_values,
-    factorize_str,
+    expand,
     is_missing,
     map_chunks,
 )
@@ -190,21 +191,19 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 continue
             values = col[~missing].tolist()
             # Equal values give equal AES-SIV tokens: encrypt each once.
-            repeated = factorize_str(values) if self.deterministic else None
-            if repeated is not None:
-                values, codes = repeated
-            tokens = as_object_array(
-                map_chunks(
-                    encrypt_values,
-                    values,
-                    self.n_jobs,
-                    material,
-                    self.deterministic,
-                    self._column_ad(j),
-                )
+            uniques = distinct_str(values) if self.deterministic else None
+            tokens = map_chunks(
+                encrypt_values,
+                values if uniques is None else uniques,
+                self.n_jobs,
+                material,
+                self.deterministic,
+                self._column_ad(j),
             )
+            if uniques is not None:
+                tokens = expand(values, uniques, tokens)
             column = out[:, j]
-            column[~missing] = tokens if repeated is None else tokens[codes]
+            column[~missing] = as_object_array(tokens)
             out[:, j] = column
         return out
 
@@ -233,12 +232,11 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _decrypt_column(self, tokens, materials, ad):
         # Deterministic tokens repeat with their values: decrypt each once.
         # On failure, decrypt in order so that the error names the position.
-        repeated = factorize_str(tokens)
-        if repeated is not None:
-            uniques, codes = repeated
+        uniques = distinct_str(tokens)
+        if uniques is not None:
             try:
                 values = map_chunks(decrypt_tokens, uniques, self.n_jobs, materials, ad)
-                return as_object_array(values)[codes]
+                return as_object_array(expand(tokens, uniques, values))
             except DecryptionError:
                 pass
         return as_object_array(
