@@ -255,10 +255,14 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     # Budget
     # ------------------------------------------------------------------
 
+    def _pure(self):
+        """Whether the fit uses the pure-DP (Laplace) algorithms."""
+        return self.delta == 0 or self.solver == "output"
+
     def _budget(self):
         """How the budget is split: Gaussian noise multipliers or epsilons."""
         private_norm = isinstance(self.data_norm, str)
-        if self.delta == 0:
+        if self._pure():
             norm_eps = NORM_SHARE * self.epsilon if private_norm else 0.0
             return {"norm_eps": norm_eps, "main_eps": self.epsilon - norm_eps}
         mu = 1.0 / gaussian_sigma(self.epsilon, self.delta)
@@ -274,13 +278,10 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     def _planned_dp_event(self, n_samples):
         budget = self._budget()
         events = []
-        if self.delta == 0 or self.solver == "output":
-            if self.delta == 0 and budget["norm_eps"] > 0:
+        if self._pure():
+            if budget["norm_eps"] > 0:
                 events.append(dpa.LaplaceDpEvent(1.0 / budget["norm_eps"]))
-            elif self.delta > 0 and budget["norm_mult"] is not None:
-                events.append(dpa.GaussianDpEvent(budget["norm_mult"]))
-            eps = budget["main_eps"] if self.delta == 0 else self.epsilon
-            events.append(dpa.LaplaceDpEvent(1.0 / eps))
+            events.append(dpa.LaplaceDpEvent(1.0 / budget["main_eps"]))
             return dpa.ComposedDpEvent(events)
         slack = 1.0 + mech._PLD_SLACK
         if budget["norm_mult"] is not None:
@@ -329,7 +330,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
                 norms,
                 rng,
                 noise_multiplier=budget.get("norm_mult"),
-                epsilon=budget.get("norm_eps") if self.delta == 0 else None,
+                epsilon=budget.get("norm_eps") if self._pure() else None,
                 q=NORM_QUANTILE,
             )
             events.append(event)
@@ -369,8 +370,8 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         return self
 
     def _solve(self, Z, Y, rng, binary, row_bound, budget, n_samples):
-        if self.delta == 0 or self.solver == "output":
-            eps = budget["main_eps"] if self.delta == 0 else self.epsilon
+        if self._pure():
+            eps = budget["main_eps"]
             self.solver_ = "output"
             W, n_iter, event = mech.output_perturbation(
                 Z,

@@ -392,3 +392,13 @@ def test_many_features_use_the_diagonal_of_the_gram(monkeypatch, cancer):
     # Sensitivity of the diagonal: ||z||_4^2 <= ||z||_2^2 <= R^2.
     z = np.r_[X[0], 0.3]
     assert np.linalg.norm(z**2) <= z @ z + 1e-12
+
+
+def test_output_solver_with_delta_stays_within_epsilon(cancer):
+    X, y = cancer
+    clf = DPLogisticRegression(
+        solver="output", delta=1e-5, data_norm="private", C=0.1, random_state=0
+    ).fit(X, y)
+    assert clf.solver_ == "output"
+    assert privacy_spent(clf, delta=0.0).epsilon == pytest.approx(1.0, rel=1e-9)
+    assert privacy_spent(clf, delta=1e-5).epsilon <= 1.0
