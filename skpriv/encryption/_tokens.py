@@ -140,10 +140,13 @@ def _hmac_digests(texts: list, start: int, key: bytes, n_bytes: int) -> bytes:
 
 
 def hmac_hex(texts: list, key: bytes, length: int, n_jobs=None) -> np.ndarray:
-    """Lower-case hexadecimal HMAC-SHA256 pseudonyms, ``length`` characters."""
+    """Lower-case hexadecimal HMAC-SHA256 pseudonyms, ``length`` characters.
+
+    ``texts`` must all be str (see :func:`to_text`).
+    """
     if not texts:
         return np.empty(0, dtype=object)
-    uniques = distinct_str(texts)
+    uniques = distinct_str(texts, all_str=True)
     if uniques is not None:
         pseudonyms = hmac_hex(uniques, key, length, n_jobs).tolist()
         return as_object_array(expand(texts, uniques, pseudonyms))
@@ -157,7 +160,7 @@ def hmac_hex(texts: list, key: bytes, length: int, n_jobs=None) -> np.ndarray:
     return as_object_array(hexed)
 
 
-def distinct_str(values: list, min_size: int = 10_000):
+def distinct_str(values: list, min_size: int = 10_000, all_str: bool = False):
     """The distinct values (first-seen order) when many str values repeat.
 
     Deterministic kernels (HMAC, AES-SIV) then run once per distinct value
@@ -170,7 +173,9 @@ def distinct_str(values: list, min_size: int = 10_000):
     if n < min_size:
         return None
     prefix = values[:50_000]
-    if len(set(prefix)) > 0.8 * len(prefix) or set(map(type, values)) != {str}:
+    if len(set(prefix)) > 0.8 * len(prefix):
+        return None
+    if not all_str and set(map(type, values)) != {str}:
         return None
     uniques = list(dict.fromkeys(values))
     return uniques if len(uniques) <= 0.8 * n else None
