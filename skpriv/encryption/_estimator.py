@@ -204,7 +204,30 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
     @available_if(_inner_has("transform"))
     def transform(self, X, **params):
         """Transform with the decrypted inner estimator."""
-        return self._decrypted().transform(X, **params)
+        model = self._decrypted()
+        container = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if container is not None and hasattr(model, "set_output"):
+            model.set_output(transform=container)
+        return model.transform(X, **params)
+
+    @available_if(_inner_has("transform"))
+    def set_output(self, *, transform=None):
+        """Set the output container of :meth:`transform`.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"}, default=None
+            Passed to the decrypted inner estimator's ``set_output`` at each
+            ``transform``; ``None`` leaves the configuration unchanged.
+
+        Returns
+        -------
+        self : EncryptedEstimator
+            This estimator.
+        """
+        if transform is not None:
+            self._sklearn_output_config = {"transform": transform}
+        return self
 
     @available_if(_inner_has("score"))
     def score(self, X, y=None, **params):

@@ -119,3 +119,17 @@ def test_invalid_inputs(data):
         EncryptedEstimator(LogisticRegression(), "secret").fit(X, y)
     with pytest.raises(Exception, match="not fitted"):
         EncryptedEstimator(LogisticRegression(), Key.generate()).predict(X)
+
+
+def test_set_output_reaches_the_inner_transformer(data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    key = Key.generate()
+    pipe = make_pipeline(
+        EncryptedEstimator(StandardScaler(), key), LogisticRegression()
+    ).set_output(transform="pandas")
+    pipe.fit(df, y)
+    out = pipe[0].transform(df)
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == list(df.columns)
+    assert pipe.score(df, y) > 0.7
