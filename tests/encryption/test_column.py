@@ -3,6 +3,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
@@ -247,3 +249,29 @@ def test_repeated_values_encrypt_once_and_errors_keep_positions():
     mixed = _col([1, "1", 1.0, True] * 5_000)  # equal under ==, not the same
     back = enc.inverse_transform(enc.transform(mixed)).ravel()
     assert [type(v) for v in back[:4]] == [int, str, float, bool]
+
+
+@given(
+    values=st.lists(
+        st.one_of(
+            st.text(),
+            st.binary(),
+            st.integers(),
+            st.floats(allow_nan=False),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    deterministic=st.booleans(),
+)
+@settings(max_examples=25)
+def test_roundtrip_property(values, deterministic):
+    X = _col(values)
+    enc = ColumnEncryptor(_PROPERTY_KEY, deterministic=deterministic).fit(X)
+    back = enc.inverse_transform(enc.transform(X)).ravel().tolist()
+    assert back == values
+    assert [type(v) for v in back] == [type(v) for v in values]
+
+
+_PROPERTY_KEY = Key.generate()

@@ -5,6 +5,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.stats import binom
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
@@ -166,6 +168,23 @@ def test_replace_and_numeric_output():
 def test_partial(first, last, value, expected):
     m = Masker(strategy="partial", keep_first=first, keep_last=last)
     assert m.fit_transform(_col([value]))[0, 0] == expected
+
+
+@given(
+    text=st.text(min_size=0, max_size=30),
+    first=st.integers(0, 5),
+    last=st.integers(0, 5),
+)
+def test_partial_property(text, first, last):
+    out = Masker(strategy="partial", keep_first=first, keep_last=last)
+    masked = out.fit_transform(_col([text]))[0, 0]
+    assert len(masked) == len(text)
+    if len(text) > first + last:
+        assert masked[:first] == text[:first]
+        assert masked[len(text) - last :] == text[len(text) - last :]
+        assert set(masked[first : len(text) - last]) <= {"*"}
+    else:
+        assert masked == "*" * len(text)
 
 
 def test_partial_mask_char_and_numbers():
