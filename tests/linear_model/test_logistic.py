@@ -402,3 +402,25 @@ def test_output_solver_with_delta_stays_within_epsilon(cancer):
     assert clf.solver_ == "output"
     assert privacy_spent(clf, delta=0.0).epsilon == pytest.approx(1.0, rel=1e-9)
     assert privacy_spent(clf, delta=1e-5).epsilon <= 1.0
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_newton_hessian_matches_finite_differences(binary):
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(30, 4))
+    K = 2 if binary else 3
+    Y = (
+        rng.integers(0, 2, 30).astype(float)
+        if binary
+        else np.eye(K)[rng.integers(0, K, 30)]
+    )
+    shape = (4,) if binary else (4, K)
+    w = rng.normal(size=int(np.prod(shape)))
+    H = mech._hessian(w, Z, binary, 0.7, shape)
+    eps = 1e-6
+    for i in range(w.size):
+        e = np.zeros_like(w)
+        e[i] = eps
+        g_plus = mech._objective(w + e, Z, Y, binary, 0.7, shape)[1]
+        g_minus = mech._objective(w - e, Z, Y, binary, 0.7, shape)[1]
+        np.testing.assert_allclose(H[:, i], (g_plus - g_minus) / (2 * eps), atol=1e-6)
