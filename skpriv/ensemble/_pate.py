@@ -4,6 +4,7 @@ import math
 import warnings
 from numbers import Integral, Real
 
+import dp_accounting
 import numpy as np
 from joblib import Parallel, delayed
 from scipy import sparse
@@ -383,8 +384,8 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                 plan["sigma"] = math.sqrt(2.0 * k / mu2) * (1.0 + 1e-9)
                 plan["n_max"] = k
             else:
-                n_budget = math.inf if eps is None else mu2 * self.sigma**2 / 2.0
-                plan["n_max"] = int(min(k, math.floor(n_budget)))
+                n_budget = k if eps is None else math.floor(mu2 * self.sigma**2 / 2)
+                plan["n_max"] = int(min(k, n_budget))
             return plan
         # Confident-GNMax: the threshold check costs 1 / sigma_threshold**2 per
         # query, an answer 2 / sigma**2 (in mu**2 units).
@@ -634,8 +635,6 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         if self.aggregator == "confident_gnmax":
             if self.epsilon is not None:
                 # The filter caps any run at the budget: one Gaussian at mu.
-                import dp_accounting
-
                 return dp_accounting.GaussianDpEvent(
                     1.0 / math.sqrt(plan["mu2_budget"])
                 )
@@ -643,9 +642,12 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                 self.aggregator, plan["sigma"], int(k), int(k), plan["sigma_threshold"]
             )
         if self.sigma is None and self.aggregator == "gnmax":
-            import dp_accounting
-
             return dp_accounting.GaussianDpEvent(1.0 / math.sqrt(plan["mu2_budget"]))
+        if self.sigma is None:
+            # Calibrated LNMax spends at most epsilon whatever the number of
+            # queries at the estimator's delta; one pure epsilon-DP release
+            # bounds that.
+            return dp_accounting.LaplaceDpEvent(1.0 / self.epsilon)
         return aggregator_event(self.aggregator, plan["sigma"], plan["n_max"], 0)
 
     # ------------------------------------------------------------------
