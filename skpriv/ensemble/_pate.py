@@ -568,7 +568,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
             y_student = np.full(rows.size, -1, dtype=np.int64)
             y_student[: labels.size] = labels
         else:
-            rows = queries[answered]
+            rows = queries[: labels.size][answered]
             y_student = labels[answered]
         if np.unique(labels[answered]).size < 2:
             warnings.warn(
@@ -579,7 +579,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                 stacklevel=4,
             )
             student = DummyClassifier(strategy="most_frequent")
-            rows, y_student = queries[answered], labels[answered]
+            rows, y_student = queries[: labels.size][answered], labels[answered]
         self.student_ = student.fit(X[rows], y_student)
         return self
 

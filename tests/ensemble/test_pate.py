@@ -182,6 +182,11 @@ def test_confident_gnmax_answers_only_confident_queries():
     assert pate.epsilon_ < both.epsilon_
     with pytest.warns(PrivacyLeakWarning):
         assert pate.epsilon_data_dependent_ < pate.epsilon_
+    # With a budget, the filter stops asking before the pool is exhausted.
+    capped = pate.set_params(epsilon=2.0).fit(X, y)
+    assert 0 < capped.n_answered_ < capped.n_queries_ < 400
+    assert capped.epsilon_ <= 2.0
+    assert capped.student_.n_features_in_ == X.shape[1]
 
 
 def test_planned_event_bounds_the_fit():
