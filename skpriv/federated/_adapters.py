@@ -75,8 +75,10 @@ class ParameterAdapter:
 
 
 def _set_seed(estimator, seed):
-    if "random_state" in estimator.get_params(deep=False):
-        estimator.set_params(random_state=int(seed))
+    # A plain attribute write: set_params' validation costs more than a
+    # small client's partial_fit.
+    if hasattr(estimator, "random_state"):
+        estimator.random_state = int(seed)
 
 
 def _structure_data(n_features, classes):
@@ -148,6 +150,19 @@ class LinearPartialFitAdapter(_LinearWeights):
         for _ in range(epochs):
             estimator.partial_fit(X, y)
         return {"t_": float(getattr(estimator, "t_", 0.0))}
+
+    def train_many(self, estimator, jobs, classes, epochs, proximal_mu):
+        """All clients at once with the vectorized SGD engine, where it applies.
+
+        Returns a list of ``(flat weights, aux, None)`` or ``None`` when the
+        configuration needs ``partial_fit`` (see ``_fastsgd.supports``).
+        """
+        from . import _fastsgd
+
+        if not _fastsgd.supports(estimator):
+            return None
+        weights, t = _fastsgd.train_many(estimator, jobs, classes, epochs)
+        return [(w, {"t_": float(tk)}, None) for w, tk in zip(weights, t)]
 
     def update_state(self, estimator, aux, weights):
         if hasattr(estimator, "t_") and aux:

@@ -228,30 +228,9 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             results = []
             if len(chosen):
                 jobs = [(Xk[parts[k]], y[parts[k]], s) for k, s in zip(chosen, seeds)]
-                if parallel is None:
-                    results = _train_clients(
-                        adapter,
-                        global_est,
-                        jobs,
-                        classes,
-                        self.local_epochs,
-                        self.proximal_mu,
-                    )
-                else:
-                    chunks = np.array_split(np.arange(len(jobs)), n_jobs)
-                    out = parallel(
-                        delayed(_train_clients)(
-                            adapter,
-                            global_est,
-                            [jobs[i] for i in c],
-                            classes,
-                            self.local_epochs,
-                            self.proximal_mu,
-                        )
-                        for c in chunks
-                        if len(c)
-                    )
-                    results = [r for batch in out for r in batch]
+                results = self._train_round(
+                    adapter, global_est, jobs, classes, parallel
+                )
             if results:
                 updates = np.stack([r[0] for r in results]) - gvec
                 if self.clip_norm is not None:
@@ -296,6 +275,24 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         self.noise_multiplier_ = noise_multiplier
         self._record_events(noise_multiplier, inner_events)
         return self
+
+    def _train_round(self, adapter, global_est, jobs, classes, parallel):
+        """Local training of the sampled clients: vectorized, sequential or joblib."""
+        args = (classes, self.local_epochs, self.proximal_mu)
+        fast = getattr(adapter, "train_many", None)
+        if fast is not None:
+            results = fast(global_est, jobs, *args)  # None: not applicable
+            if results is not None:
+                return results
+        if parallel is None:
+            return _train_clients(adapter, global_est, jobs, *args)
+        chunks = np.array_split(np.arange(len(jobs)), parallel.n_jobs)
+        out = parallel(
+            delayed(_train_clients)(adapter, global_est, [jobs[i] for i in c], *args)
+            for c in chunks
+            if len(c)
+        )
+        return [r for batch in out for r in batch]
 
     def _sum(self, secagg, updates, w):
         """Weighted mean of updates (``w`` given) or their plain sum (``w=None``)."""

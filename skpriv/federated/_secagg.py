@@ -92,8 +92,12 @@ def _commit(session: bytes, dealer: int, holder: int, share_s: int, share_b: int
 class _Client:
     """One client's state in the protocol (held by the client, not the server)."""
 
-    def __init__(self, cid: int, vector: np.ndarray):
+    def __init__(self, cid: int, vector: np.ndarray, pair_cache: dict):
         self.cid = cid
+        # Simulation shortcut: both ends of a pair derive the same key, so it
+        # is computed once and shared (real clients each compute their own,
+        # in parallel). The server never reads this cache.
+        self.pair_cache = pair_cache
         self.vector = vector
         self.c_key = X25519PrivateKey.generate()  # encrypts shares
         self.s_key = X25519PrivateKey.generate()  # seeds pairwise masks
@@ -109,9 +113,12 @@ class _Client:
 
     def _channel(self, session, other_c_pk, peer):
         if peer not in self._channels:
-            pk = X25519PublicKey.from_public_bytes(other_c_pk)
-            key = _kdf(self.c_key.exchange(pk), b"skpriv-secagg-enc" + session)
-            self._channels[peer] = ChaCha20Poly1305(key)
+            pair = ("c", min(self.cid, peer), max(self.cid, peer))
+            if pair not in self.pair_cache:
+                pk = X25519PublicKey.from_public_bytes(other_c_pk)
+                secret = self.c_key.exchange(pk)
+                self.pair_cache[pair] = _kdf(secret, b"skpriv-secagg-enc" + session)
+            self._channels[peer] = ChaCha20Poly1305(self.pair_cache[pair])
         return self._channels[peer]
 
     def share_keys(self, session, keys, neighbours, threshold):
@@ -140,8 +147,12 @@ class _Client:
         y = quantize(self.vector, fractional_bits)
         y = y + _prg(self.self_seed, size)
         for v in peers:
-            seed = pairwise_seed(self.s_key, keys[v][1], session)
-            mask = _prg(seed, size)
+            pair = ("s", min(self.cid, v), max(self.cid, v))
+            mask = self.pair_cache.pop(pair, None)
+            if mask is None:
+                seed = pairwise_seed(self.s_key, keys[v][1], session)
+                mask = _prg(seed, size)
+                self.pair_cache[pair] = mask
             y = y + mask if v > self.cid else y - mask
         return y
 
@@ -282,7 +293,8 @@ class SecureAggregator:
             raise ValueError(f"unknown stages {sorted(unknown)}; use {STAGES}.")
         self._check(range(n), "start", n)
         session = os.urandom(16)
-        clients = [_Client(i, vectors[i]) for i in range(n)]
+        pair_cache = {}
+        clients = [_Client(i, vectors[i], pair_cache) for i in range(n)]
         graph = self._graph(n)
         self.graph_ = graph
         k = min(len(g) for g in graph)

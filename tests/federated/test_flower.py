@@ -129,7 +129,7 @@ def test_server_and_clients_as_separate_processes(tmp_path):
         for proc in [server, *clients]:
             if proc.poll() is None:
                 proc.kill()
-    line = [l for l in out.splitlines() if l.startswith("RESULT ")]
+    line = [s for s in out.splitlines() if s.startswith("RESULT ")]
     assert line, out[-3000:]
     result = json.loads(line[0][len("RESULT ") :])
     X, y = _data()
