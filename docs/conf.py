@@ -55,7 +55,7 @@ autodoc_default_options = {"members": True, "inherited-members": False}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-numpydoc_attributes_as_param_list = False
+numpydoc_attributes_as_param_list = True
 # Docstrings are checked with numpydoc.validate in tests/test_docstrings.py;
 # the build stays quiet about them so that -W fails only on broken pages.
 numpydoc_validation_checks = set()
@@ -163,5 +163,24 @@ def _skip_member(app, what, name, obj, skip, options):
     return None
 
 
+_CODE_SPAN = re.compile(r"(`+[^`]*`+)")
+_TRAILING_UNDERSCORE = re.compile(r"(?<![\w`*|])([A-Za-z]\w*[A-Za-z0-9]_)(?![\w`])")
+
+
+def _quote_fitted_names(app, what, name, obj, options, lines):
+    # Bare ``n_features_in_`` in prose or types is a reST reference to an
+    # undefined target; scikit-learn quotes such names. Quote them outside
+    # code spans, doctests and directives.
+    for i, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped.startswith((">>>", "...", "..", ":")):
+            continue
+        parts = _CODE_SPAN.split(line)
+        for j in range(0, len(parts), 2):
+            parts[j] = _TRAILING_UNDERSCORE.sub(r"`\1`", parts[j])
+        lines[i] = "".join(parts)
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_member)
+    app.connect("autodoc-process-docstring", _quote_fitted_names, priority=400)
