@@ -329,10 +329,9 @@ def decrypt_tokens(tokens: list, start: int, materials: list, ad) -> list:
     # Fast path: every token canonical and made by one key in one mode.
     raws = _raw_many(tokens)
     if raws:
-        headers = {r[:5] for r in raws}
+        header = raws[0][:5]
         by_id = {m["key_id"]: m for m in materials}
-        if len(headers) == 1:
-            header = headers.pop()
+        if len(header) == 5 and all([r.startswith(header) for r in raws]):
             m = by_id.get(header[1:5])
             try:
                 if m is not None and header[:1] == _DET:
