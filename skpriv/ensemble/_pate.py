@@ -197,6 +197,11 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         The fitted student.
     n_queries_ : int
         Public rows on which the teachers were queried.
+    query_indices_ : ndarray of shape (n_queries_,)
+        Positions in ``X`` of the queried public rows, in query order.
+    query_labels_ : ndarray of shape (n_queries_,)
+        Noisy label of each query as an index into ``classes_`` (``-1``:
+        not answered). A differentially private release.
     n_answered_ : int
         Queries answered with a noisy label (all but unconfident
         Confident-GNMax queries).
@@ -530,6 +535,8 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         self.sigma_ = float(plan["sigma"])
         self.sigma_threshold_ = plan["sigma_threshold"]
         self.threshold_ = plan["threshold"]
+        self.query_indices_ = queries[: labels.size]
+        self.query_labels_ = labels
         self.n_queries_ = int(labels.size)
         self.n_answered_ = int(answered.sum())
         self.label_agreement_ = (
