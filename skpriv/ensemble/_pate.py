@@ -259,6 +259,11 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
     queries depends on the data. The student and everything it sees is
     post-processing. The public rows themselves are not protected.
 
+    Only the student is private. ``teachers_`` (and the data-dependent RDP
+    curve behind ``epsilon_data_dependent_``) are fitted on the private rows
+    without noise and are kept on the fitted object and its pickles: publish
+    ``student_`` (or its predictions), never the fitted ``PATEClassifier``.
+
     References
     ----------
     .. [1] N. Papernot, M. Abadi, Ú. Erlingsson, I. Goodfellow, K. Talwar,
