@@ -71,7 +71,16 @@ def _fit_and_vote(estimator, X_train, y_train, X_query, n_classes: int, index: i
         # Most classifiers refuse one class; a partition holding one class
         # teaches exactly that class, which a constant voter does.
         estimator = DummyClassifier(strategy="most_frequent")
-    estimator.fit(X_train, y_train)
+    try:
+        estimator.fit(X_train, y_train)
+    except Exception as exc:
+        if hasattr(exc, "add_note"):  # Python >= 3.11
+            exc.add_note(
+                f"PATEClassifier: teacher {index} ({type(estimator).__name__}) "
+                f"failed on its partition of {X_train.shape[0]} private rows; "
+                f"fewer teachers give each one more rows."
+            )
+        raise
     votes = np.asarray(estimator.predict(X_query)).ravel()
     if votes.shape[0] != X_query.shape[0]:
         raise ValueError(

@@ -392,3 +392,21 @@ def test_error_nan_input():
     X[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         PATEClassifier(n_teachers=5).fit(X, y)
+
+
+def test_teacher_failure_names_the_teacher():
+    from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
+
+    X, y = _small()
+    X = np.hstack([X] * 4)  # 32 features, about 30 rows per teacher
+    pate = PATEClassifier(QuadraticDiscriminantAnalysis(), n_teachers=5)
+    with pytest.raises(ValueError) as info:
+        pate.fit(X, y)
+    notes = " ".join(getattr(info.value, "__notes__", []))
+    assert "teacher 0 (QuadraticDiscriminantAnalysis)" in notes
+
+
+def test_verbose_prints_a_summary(capsys):
+    X, y = _small()
+    PATEClassifier(n_teachers=5, verbose=1, random_state=0).fit(X, y)
+    assert "queries" in capsys.readouterr().out
