@@ -140,17 +140,21 @@ def throughput(n, quick):
     y = torch.randint(0, 10, (n,), generator=g)
     bs = 256
     slow_batches = 5 if quick else 20
-    rows = []
-    reps = 1 if quick else 2
-
-    def best(fn):
-        return max(fn() for _ in range(reps))
-
-    rows.append(("(a) plain torch", best(lambda: plain_torch(X, y, bs))))
-    rows.append(("(b) skorch, non-private", best(lambda: skorch_plain(X, y, bs))))
-    rows.append(
-        ("(c) Opacus ghost clipping", best(lambda: opacus_raw(X, y, bs, "ghost")))
-    )
+    reps = 1 if quick else 3
+    fast = [
+        ("(a) plain torch", lambda: plain_torch(X, y, bs)),
+        ("(b) skorch, non-private", lambda: skorch_plain(X, y, bs)),
+        ("(c) Opacus ghost clipping", lambda: opacus_raw(X, y, bs, "ghost")),
+        ("(d) DPNeuralNetClassifier (pld)", lambda: ours(X, y, bs, "pld")),
+        ("(d) DPNeuralNetClassifier (rdp)", lambda: ours(X, y, bs, "rdp")),
+    ]
+    # Round-robin repetitions, median per method: the CPU is shared, so load
+    # changes during the run hit every method alike.
+    runs = {name: [] for name, _ in fast}
+    for _ in range(reps):
+        for name, fn in fast:
+            runs[name].append(fn())
+    rows = [(name, float(np.median(runs[name]))) for name, _ in fast[:3]]
     for mode in ("hooks", "functorch", "ew"):
         label = f"(c) Opacus {mode} ({slow_batches} batches)"
         try:
@@ -159,21 +163,21 @@ def throughput(n, quick):
             print(f"  Opacus {mode}: {type(exc).__name__}: {exc}")
             continue
         rows.append((label, rate))
-    rows.append(
-        ("(d) DPNeuralNetClassifier (pld)", best(lambda: ours(X, y, bs, "pld")))
-    )
-    rows.append(
-        ("(d) DPNeuralNetClassifier (rdp)", best(lambda: ours(X, y, bs, "rdp")))
-    )
+    rows += [(name, float(np.median(runs[name]))) for name, _ in fast[3:]]
     base = rows[0][1]
     best_opacus = max(r for name, r in rows if "Opacus" in name)
     print(
         f"\nThroughput, one epoch, MLP 784-256-256-10, n={n}, batch {bs}, "
         f"{torch.get_num_threads()} threads"
     )
+    print(f"median of {reps} round-robin repetitions (runs: samples/s)")
     print(f"{'method':42s} {'samples/s':>10s} {'x torch':>8s} {'x best Opacus':>14s}")
     for name, rate in rows:
-        print(f"{name:42s} {rate:10.0f} {rate / base:8.2f} {rate / best_opacus:14.2f}")
+        spread = " ".join(f"{r:.0f}" for r in runs.get(name, []))
+        print(
+            f"{name:42s} {rate:10.0f} {rate / base:8.2f} {rate / best_opacus:14.2f}"
+            f"   {spread}"
+        )
 
 
 # -- part 2: digits accuracy -------------------------------------------------

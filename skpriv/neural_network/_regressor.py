@@ -174,9 +174,11 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predictions.
+            Predictions, as float64.
         """
-        out = self.predict_proba(X)
+        # float64 like every scikit-learn regressor (the module's output,
+        # from predict_proba, keeps its own dtype).
+        out = np.asarray(self.predict_proba(X), dtype=np.float64)
         if (
             getattr(self, "target_ndim_", 2) == 1
             and out.ndim == 2

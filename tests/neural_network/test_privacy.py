@@ -29,9 +29,7 @@ def _clf(**kw):
     return DPNeuralNetClassifier(TinyMLP, **params)
 
 
-@pytest.mark.parametrize(
-    "accountant", [pytest.param("pld", marks=pytest.mark.slow), "rdp"]
-)
+@pytest.mark.parametrize("accountant", ["pld", "rdp"])
 def test_epsilon_matches_independent_accountants(blobs, accountant):
     X, y = blobs
     net = _clf(noise_multiplier=1.1, accountant=accountant, max_epochs=3).fit(X, y)
