@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from sklearn.datasets import load_breast_cancer, load_iris, make_classification
 from sklearn.model_selection import GridSearchCV
@@ -424,3 +426,38 @@ def test_newton_hessian_matches_finite_differences(binary):
         g_plus = mech._objective(w + e, Z, Y, binary, 0.7, shape)[1]
         g_minus = mech._objective(w - e, Z, Y, binary, 0.7, shape)[1]
         np.testing.assert_allclose(H[:, i], (g_plus - g_minus) / (2 * eps), atol=1e-6)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    epsilon=st.floats(0.05, 20.0),
+    delta=st.sampled_from([0.0, 1e-8, 1e-5, 1e-3]),
+    data_norm=st.sampled_from([1.0, "private"]),
+    solver=st.sampled_from(["auto", "gd", "ssp", "output"]),
+)
+def test_planned_cost_never_overshoots(epsilon, delta, data_norm, solver):
+    """What a fit plans to spend is at most its budget (hypothesis property)."""
+    clf = DPLogisticRegression(
+        epsilon=epsilon, delta=delta, data_norm=data_norm, solver=solver
+    )
+    if delta == 0 and solver in ("gd", "ssp"):
+        return
+    event = clf._planned_dp_event(100)
+    if delta == 0 or solver == "output":
+        from skpriv.accounting import pure_epsilon
+
+        assert pure_epsilon(event) <= epsilon * (1 + 1e-12)
+        return
+    accountant = make_accountant("pld")
+    accountant.compose(event)
+    assert accountant.get_epsilon(delta) <= epsilon
+
+
+def test_pandas_feature_names(cancer):
+    pd = pytest.importorskip("pandas")
+    X, y = cancer
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = DPLogisticRegression(data_norm=1.0, random_state=0).fit(frame, y)
+    assert list(clf.feature_names_in_) == list(frame.columns)
+    with pytest.warns(UserWarning, match="feature names"):
+        np.testing.assert_array_equal(clf.predict(frame), clf.predict(X))
