@@ -107,7 +107,8 @@ def main():
     rows = []  # (what, n_jobs, wall s, CPU s, baseline name or None)
 
     def measure(label, transform, X_in, jobs, baseline=None):
-        transform(X_in[:1000])  # warm up (starts joblib workers)
+        # Warm up with enough rows to start the joblib workers (50,000 each).
+        transform(X_in[: 50_000 * jobs + 1])
         seconds, cpu = best_time(lambda: transform(X_in), repeat)
         rows.append((label, jobs, seconds, cpu, baseline))
 
