@@ -85,9 +85,12 @@ def one_run_epsilon_lower_bound(
     of ``r = n_guesses`` of them and gets ``v = n_correct`` right. For an
     ``epsilon``-DP algorithm ``P[v' >= v] <= P[Binomial(r, e^eps / (1 +
     e^eps)) >= v]``. For ``(epsilon, delta)``-DP we add ``2 m delta`` to that
-    tail, a conservative allowance for the delta term of their analysis. The
-    bound is the largest epsilon that this test rejects at level
-    ``1 - confidence``.
+    tail as an allowance for delta: it follows the form of their
+    ``(epsilon, delta)`` result (an additive term linear in ``m delta``) but
+    is not its exact expression, so with ``delta > 0`` prefer ``m delta``
+    negligible against ``1 - confidence`` (skpriv's own tests use
+    ``delta = 1e-10``). The bound is the largest epsilon that this test
+    rejects at level ``1 - confidence``.
 
     Parameters
     ----------
