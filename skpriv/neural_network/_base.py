@@ -631,7 +631,7 @@ class DPNeuralNetMixin:
                 f"(its sampling rate is batch_size / n_samples); pass "
                 f"privacy_spent(..., n_samples=len(X))."
             )
-        n = int(n_samples)
+        n = self._planned_n_train(int(n_samples))
         bs = n if self.batch_size == -1 else min(int(self.batch_size), n)
         q = bs / n
         steps = int(self.max_epochs) * math.ceil(n / bs)
@@ -642,6 +642,22 @@ class DPNeuralNetMixin:
                 float(self.epsilon), float(self.delta), q, steps, self.accountant
             )
         return dp_event_of(((q, sigma, steps),))
+
+    def _planned_n_train(self, n):
+        """Training rows of a fit on ``n`` rows (a lower bound: q is an upper bound)."""
+        split = self.train_split
+        if split is None:
+            return n
+        cv = getattr(split, "cv", None)
+        if isinstance(cv, Real) and not isinstance(cv, bool) and 0 < cv < 1:
+            return max(1, math.floor(n * (1 - cv)))
+        if isinstance(cv, Integral) and cv > 1:
+            return max(1, n - math.ceil(n / cv))
+        raise ValueError(
+            f"Cannot plan the privacy cost with train_split={split!r}: its "
+            f"training-set size is unknown. Use train_split=None or skorch's "
+            f"ValidSplit with a numeric cv."
+        )
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -6,12 +6,16 @@ import dp_accounting as dpa
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opacus.accountants import PRVAccountant, RDPAccountant
 from scipy import stats
 
 from skpriv.accounting import make_accountant, privacy_spent
+from skpriv.exceptions import PrivacyLeakWarning
 from skpriv.neural_network import DPNeuralNetClassifier, DPNeuralNetRegressor
 from skpriv.neural_network._base import DPNeuralNetMixin
+from skpriv.neural_network._dpsgd import calibrated_noise_multiplier, epsilon_of
 from skpriv.neural_network._testing import TinyMLP
 
 
@@ -89,6 +93,40 @@ def test_planned_event_equals_recorded_event(blobs):
     assert net.dp_n_samples_ == len(X)
     with pytest.raises(ValueError, match="n_samples"):
         net._planned_dp_event(None)
+
+
+def test_planned_event_bounds_a_fit_with_a_validation_split(blobs):
+    from skorch.dataset import ValidSplit
+
+    X, y = blobs
+    net = _clf(noise_multiplier=1.0, train_split=ValidSplit(5))
+    with pytest.warns(PrivacyLeakWarning):
+        net.fit(X, y)
+    planned = privacy_spent_of(net._planned_dp_event(len(X)))
+    assert planned >= privacy_spent(net, delta=1e-5, accountant="rdp").epsilon
+    with pytest.raises(ValueError, match="train_split"):
+        _clf(train_split=lambda ds, y: (ds, None))._planned_dp_event(150)
+
+
+def privacy_spent_of(event):
+    acc = make_accountant("rdp")
+    acc.compose(event)
+    return acc.get_epsilon(1e-5)
+
+
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None)
+@given(
+    epsilon=st.floats(0.3, 10.0),
+    sample_rate=st.floats(0.01, 1.0),
+    steps=st.integers(1, 300),
+)
+def test_calibration_never_overshoots_property(epsilon, sample_rate, steps):
+    sigma = calibrated_noise_multiplier(epsilon, 1e-5, sample_rate, steps, "rdp")
+    spent = epsilon_of(((sample_rate, sigma, steps),), 1e-5, "rdp")
+    assert spent <= epsilon
+    # ...and is tight: 1% less noise would overshoot.
+    assert epsilon_of(((sample_rate, 0.99 * sigma, steps),), 1e-5, "rdp") > epsilon
 
 
 def test_partial_fit_accounts_cumulatively(blobs):
