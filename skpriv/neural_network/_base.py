@@ -360,6 +360,11 @@ class DPNeuralNetMixin:
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train for ``max_epochs`` more epochs, accounting cumulatively.
 
+        With ``noise_multiplier=None`` the noise is calibrated on the first
+        call so that *one* call of ``max_epochs`` epochs spends ``epsilon``;
+        later calls reuse it, so every call spends more and ``epsilon_``
+        (the total so far) grows beyond ``epsilon``.
+
         Parameters
         ----------
         X : array-like, tensor, dict or Dataset
