@@ -60,7 +60,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     delta : float, default=1e-5
         Probability with which the epsilon guarantee may fail
         (0 <= delta < 1); choose it well below ``1 / n_samples``.
-        ``delta=0`` selects the pure-DP output-perturbation solver.
+        ``delta=0`` selects a pure-DP (Laplace) solver.
 
     {data_norm}
         ``"private"`` spends 10% of the budget (see Notes) on the 95th
@@ -77,12 +77,13 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
 
     solver : {"auto", "gd", "ssp", "output"}, default="auto"
         Private algorithm. ``"gd"``: noisy full-batch (preconditioned)
-        gradient descent; ``"ssp"``: noisy sufficient statistics of a
-        second-order expansion; ``"output"``: output perturbation (pure DP,
-        used for ``delta=0``). ``"auto"`` uses ``"output"`` when ``delta=0``,
-        else ``"gd"`` when the data set is large enough for the budget
-        (judged from a noisy release, at no extra cost) and ``"ssp"``
-        otherwise.
+        gradient descent (needs ``delta > 0``); ``"ssp"``: noisy sufficient
+        statistics of a second-order expansion (Gaussian noise, or Laplace
+        noise and pure DP when ``delta=0``); ``"output"``: output
+        perturbation (pure DP whatever ``delta``). ``"auto"`` uses ``"ssp"``
+        when ``delta=0``, else ``"gd"`` when the data set is large enough for
+        the budget (judged from a noisy release, at no extra cost) and
+        ``"ssp"`` otherwise.
 
     max_iter : int, default=20
         Number of noisy gradient steps (``"gd"``): the budget is split over
@@ -168,7 +169,11 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     to the sensitivity. The dataset size is never used except through
     these noisy releases.
 
-    **Pure DP (delta = 0).** Output perturbation [1]_: the objective
+    **Pure DP (delta = 0).** ``"ssp"`` (the default) releases the diagonal
+    of ``Z^T Z`` (L1 sensitivity ``R^2``, 20% of epsilon) and ``Z^T t`` (L1
+    sensitivity ``||z||_1 ||t||_1 <= sqrt(D) R ||t||_1``, 80%) with Laplace
+    noise and solves the diagonal second-order expansion. ``"output"`` is
+    output perturbation [1]_: the objective
     ``C sum loss + ||W||^2 / 2`` is 1-strongly convex, so adding or removing
     a row moves its minimiser by at most ``C G`` in L2; the minimiser is
     computed to a gradient norm ``tol C G`` (which adds ``2 tol C G``) and
@@ -259,6 +264,9 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         """Whether the fit uses the pure-DP (Laplace) algorithms."""
         return self.delta == 0 or self.solver == "output"
 
+    def _pure_solver(self):
+        return "output" if self.solver == "output" else "ssp"
+
     def _budget(self):
         """How the budget is split: Gaussian noise multipliers or epsilons."""
         private_norm = isinstance(self.data_norm, str)
@@ -281,7 +289,19 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         if self._pure():
             if budget["norm_eps"] > 0:
                 events.append(dpa.LaplaceDpEvent(1.0 / budget["norm_eps"]))
-            events.append(dpa.LaplaceDpEvent(1.0 / budget["main_eps"]))
+            main = budget["main_eps"]
+            if self._pure_solver() == "output":
+                events.append(dpa.LaplaceDpEvent(1.0 / main))
+            else:
+                diag = mech.GRAM_SHARE_PURE * main
+                events.append(
+                    dpa.ComposedDpEvent(
+                        [
+                            dpa.LaplaceDpEvent(1.0 / diag),
+                            dpa.LaplaceDpEvent(1.0 / (main - diag)),
+                        ]
+                    )
+                )
             return dpa.ComposedDpEvent(events)
         slack = 1.0 + mech._PLD_SLACK
         if budget["norm_mult"] is not None:
@@ -302,10 +322,10 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
             check_data_norm(self.data_norm)
         if self.solver == "output" and self.delta > 0:
             return  # pure DP is also (epsilon, delta)-DP: allowed.
-        if self.delta == 0 and self.solver in ("gd", "ssp"):
+        if self.delta == 0 and self.solver == "gd":
             raise ValueError(
-                f"solver={self.solver!r} uses Gaussian noise and needs delta > 0; "
-                f"with delta=0 use solver='output' (or 'auto')."
+                "solver='gd' uses Gaussian noise and needs delta > 0; with "
+                "delta=0 use solver='auto', 'ssp' or 'output' (pure DP)."
             )
 
     def _fit(self, X, y, rng):
@@ -370,6 +390,18 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         return self
 
     def _solve(self, Z, Y, rng, binary, row_bound, budget, n_samples):
+        if self._pure() and self._pure_solver() == "ssp":
+            self.solver_ = "ssp"
+            W, event = mech.pure_sufficient_statistics(
+                Z,
+                Y,
+                rng,
+                binary=binary,
+                row_bound=row_bound,
+                C=self.C,
+                epsilon=budget["main_eps"],
+            )
+            return W, 1, [event]
         if self._pure():
             eps = budget["main_eps"]
             self.solver_ = "output"

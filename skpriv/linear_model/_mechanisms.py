@@ -25,6 +25,7 @@ __all__ = [
     "noisy_newton",
     "output_perturbation",
     "private_norm_bound",
+    "pure_sufficient_statistics",
     "sufficient_statistics",
 ]
 
@@ -130,6 +131,9 @@ def gradient_bound(row_bound, binary, *, clipped=False):
 #: ``Z^T Z`` is released: the full matrix costs ``O(D^2)`` memory and an
 #: ``O(D^3)`` eigendecomposition.
 MAX_GRAM_FEATURES = 1000
+#: Share of epsilon that :func:`pure_sufficient_statistics` spends on the
+#: diagonal of ``Z^T Z``.
+GRAM_SHARE_PURE = 0.2
 
 
 def noisy_gram(Z, rng, *, row_bound, noise_multiplier):
@@ -183,6 +187,15 @@ def _solve_psd(evals, evecs, M):
     return out if M.ndim == 2 else out[:, 0]
 
 
+def _centred_targets(Y, binary):
+    """Centred targets ``T``, their L2 and L1 row norms and the curvature ``k``."""
+    if binary:
+        return Y - 0.5, 0.5, 0.5, 4.0
+    K = Y.shape[1]
+    t_norm = math.sqrt((1 - 1 / K) ** 2 + (K - 1) / K**2)
+    return Y - 1.0 / K, t_norm, 2.0 * (1 - 1 / K), float(K)
+
+
 def sufficient_statistics(Z, Y, rng, *, binary, row_bound, C, gram, noise_multiplier):
     """Minimiser of the second-order expansion at zero from noisy statistics.
 
@@ -199,17 +212,48 @@ def sufficient_statistics(Z, Y, rng, *, binary, row_bound, C, gram, noise_multip
     W : ndarray
     event : dp_accounting.DpEvent
     """
-    if binary:
-        T, t_norm, k = Y - 0.5, 0.5, 4.0
-    else:
-        K = Y.shape[1]
-        T, k = Y - 1.0 / K, float(K)
-        t_norm = math.sqrt((1 - 1 / K) ** 2 + (K - 1) / K**2)
+    T, t_norm, _, k = _centred_targets(Y, binary)
     noisy_b, event = gaussian_release(
         Z.T @ T, row_bound * t_norm, noise_multiplier, rng
     )
     evals, evecs = gram
     W = C * _solve_psd(C * evals / k + 1.0, evecs, noisy_b)
+    return W, event
+
+
+def pure_sufficient_statistics(Z, Y, rng, *, binary, row_bound, C, epsilon):
+    """Pure-DP variant of :func:`sufficient_statistics` with Laplace noise.
+
+    Releases the diagonal of ``Z^T Z`` (L1 sensitivity ``||z||_2^2 <=
+    row_bound**2``) with 20% of ``epsilon`` and ``B = Z^T T`` (L1
+    sensitivity ``||z||_1 ||t||_1 <= sqrt(D) row_bound ||t||_1``) with the
+    rest, both with Laplace noise; the two compose to ``epsilon``-DP. The
+    full Gram matrix would cost ``D`` times more in L1, so only its diagonal
+    (plus ``3 sqrt(2)`` noise standard deviations) preconditions the
+    solution ``W = C (C diag / k + I)^{-1} B``.
+
+    Returns
+    -------
+    W : ndarray
+    event : dp_accounting.DpEvent
+    """
+    D = Z.shape[1]
+    T, _, t_l1, k = _centred_targets(Y, binary)
+    eps_diag = GRAM_SHARE_PURE * epsilon
+    diag_mech = Laplace.from_epsilon(eps_diag, sensitivity=row_bound**2, n_dims=D)
+    diag = diag_mech.randomise(np.einsum("ij,ij->j", Z, Z), rng)
+    diag = np.maximum(diag, 0.0) + 3.0 * math.sqrt(2.0) * diag_mech.scale
+    B = Z.T @ T
+    l1 = math.sqrt(D) * row_bound * t_l1
+    b_mech = Laplace.from_epsilon(epsilon - eps_diag, sensitivity=l1, n_dims=B.size)
+    noisy_b = b_mech.randomise(B, rng)
+    W = C * _solve_psd(C * diag / k + 1.0, None, noisy_b)
+    event = dpa.ComposedDpEvent(
+        [
+            diag_mech.dp_event(row_bound**2, n_dims=D),
+            b_mech.dp_event(l1, n_dims=B.size),
+        ]
+    )
     return W, event
 
 

@@ -55,9 +55,10 @@ def test_dp_model_stays_below_declared_epsilon(solver):
     assert _audit(est).epsilon_lower_bound < EPSILON
 
 
-def test_pure_dp_model_stays_below_declared_epsilon():
+@pytest.mark.parametrize("solver", ["ssp", "output"])
+def test_pure_dp_model_stays_below_declared_epsilon(solver):
     est = DPLogisticRegression(
-        epsilon=EPSILON, delta=0.0, data_norm=1.0, C=1.0, random_state=0
+        epsilon=EPSILON, delta=0.0, data_norm=1.0, solver=solver, random_state=0
     )
     assert _audit(est).epsilon_lower_bound < EPSILON
 

@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
-from skpriv.accounting import make_accountant, privacy_spent
+from skpriv.accounting import make_accountant, privacy_spent, pure_epsilon
 from skpriv.exceptions import PrivacyLeakWarning
 from skpriv.linear_model import DPLogisticRegression
 from skpriv.linear_model import _mechanisms as mech
@@ -219,13 +219,18 @@ def test_spent_is_the_budget(epsilon, solver, iris):
     assert accountant.get_epsilon(1e-5) >= spent - 1e-6
 
 
-def test_pure_dp_spends_epsilon_at_delta_zero(cancer):
+@pytest.mark.parametrize("solver, expected", [("auto", "ssp"), ("output", "output")])
+def test_pure_dp_spends_epsilon_at_delta_zero(solver, expected, cancer):
     X, y = cancer
-    clf = DPLogisticRegression(epsilon=0.7, delta=0.0, data_norm=1.0, random_state=0)
+    clf = DPLogisticRegression(
+        epsilon=0.7, delta=0.0, data_norm=1.0, solver=solver, random_state=0
+    )
     clf.fit(X, y)
-    assert clf.solver_ == "output"
+    assert clf.solver_ == expected
     assert privacy_spent(clf, delta=0.0).epsilon == pytest.approx(0.7, rel=1e-9)
-    assert privacy_spent(clf, delta=0.0).epsilon <= 0.7
+    assert privacy_spent(clf, delta=0.0).epsilon <= 0.7 * (1 + 1e-12)
+    planned = pure_epsilon(clf._planned_dp_event(len(X)))
+    assert planned == pytest.approx(privacy_spent(clf, delta=0.0).epsilon)
 
 
 # --------------------------------------------------------------------------
@@ -283,6 +288,11 @@ def test_sensitivity_of_every_release(seed, binary):
     K = 2 if binary else Y.shape[1]
     t_norm = 0.5 if binary else math.sqrt((1 - 1 / K) ** 2 + (K - 1) / K**2)
     assert np.linalg.norm(Z2.T @ T2 - Z.T @ T) <= R * t_norm + 1e-12
+    # Pure-DP releases (L1): diagonal of Z^T Z and Z^T t.
+    d_diag = np.einsum("ij,ij->j", Z2, Z2) - np.einsum("ij,ij->j", Z, Z)
+    assert np.abs(d_diag).sum() <= R**2 + 1e-12
+    t_l1 = 0.5 if binary else 2 * (1 - 1 / K)
+    assert np.abs(Z2.T @ T2 - Z.T @ T).sum() <= math.sqrt(D) * R * t_l1 + 1e-12
 
 
 @pytest.mark.parametrize("binary", [True, False])
@@ -344,7 +354,9 @@ def _output_noise_pvalue(scale_factor, monkeypatch):
     """KS test of output-perturbation noise against the declared Laplace."""
     X, y = make_classification(n_samples=200, n_features=39, random_state=0)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
-    base = DPLogisticRegression(epsilon=1e9, delta=0.0, data_norm=1.0, C=0.5, tol=1e-6)
+    base = DPLogisticRegression(
+        epsilon=1e9, delta=0.0, data_norm=1.0, C=0.5, tol=1e-6, solver="output"
+    )
     exact = base.set_params(random_state=0).fit(X, y).coef_.ravel()
     if scale_factor != 1.0:
         orig = mech.Laplace.from_epsilon.__func__
@@ -360,7 +372,13 @@ def _output_noise_pvalue(scale_factor, monkeypatch):
     z = []
     for s in range(30):
         clf = DPLogisticRegression(
-            epsilon=1.0, delta=0.0, data_norm=1.0, C=0.5, tol=1e-6, random_state=s
+            epsilon=1.0,
+            delta=0.0,
+            data_norm=1.0,
+            C=0.5,
+            tol=1e-6,
+            solver="output",
+            random_state=s,
         ).fit(X, y)
         # coef_ = W / data_norm with data_norm=1: the noise itself.
         z.append((clf.coef_.ravel() - exact) / scale)
@@ -444,8 +462,6 @@ def test_planned_cost_never_overshoots(epsilon, delta, data_norm, solver):
         return
     event = clf._planned_dp_event(100)
     if delta == 0 or solver == "output":
-        from skpriv.accounting import pure_epsilon
-
         assert pure_epsilon(event) <= epsilon * (1 + 1e-12)
         return
     accountant = make_accountant("pld")
