@@ -140,7 +140,15 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     extended by the constant ``0.3``, so rows have norm at most
     ``R = sqrt(1 + 0.3**2)``. One example's loss gradient then has L2 norm at
     most ``G = R`` (binary: ``|sigmoid(w.x) - y| <= 1``) or ``sqrt(2) R``
-    (multinomial: ``||softmax - e_y||_2 <= sqrt(2)``).
+    (multinomial: ``||softmax - e_y||_2 <= sqrt(2)``). Without an intercept
+    ``R = 1``.
+
+    **Guarantee.** ``coef_``, ``intercept_`` and everything computed from
+    them are ``(epsilon, delta)``-DP (``epsilon``-DP when ``delta=0`` or
+    ``solver="output"``) with respect to adding or removing one training
+    row, provided ``data_norm`` is public or ``"private"``; with
+    ``data_norm=None`` the bound is read from the data and the guarantee does
+    not hold (hence the :class:`~skpriv.exceptions.PrivacyLeakWarning`).
 
     **Approximate DP (delta > 0).** Everything released is Gaussian, so the
     total is exactly ``mu``-Gaussian DP [5]_ (``1/mu^2`` is the sum of the
@@ -167,7 +175,8 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     1e-4 margin for its discretisation). Noise is drawn on a power-of-two
     grid (:class:`skpriv.mechanisms.Gaussian`) and the rounding term is added
     to the sensitivity. The dataset size is never used except through
-    these noisy releases.
+    these noisy releases. Above 1000 columns only the diagonal of ``Z^T Z``
+    is released (L2 sensitivity ``||z||_4^2 <= R^2``) and preconditions.
 
     **Pure DP (delta = 0).** ``"ssp"`` (the default) releases the diagonal
     of ``Z^T Z`` (L1 sensitivity ``R^2``, 20% of epsilon) and ``Z^T t`` (L1
