@@ -170,6 +170,26 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
         self.key_id_ = keys[0].key_id
         return self
 
+    def rotate(self):
+        """Re-encrypt the fitted model under the newest key, without refitting.
+
+        With ``key=[new_key, old_key]``, a model sealed with ``old_key`` is
+        decrypted and sealed again with ``new_key``; ``old_key`` can then be
+        retired.
+
+        Returns
+        -------
+        self : EncryptedEstimator
+            This estimator, now sealed with ``key[0]``.
+        """
+        check_is_fitted(self, "encrypted_estimator_")
+        keys = check_keyring(self.key)
+        header, payload = open_envelope(self.encrypted_estimator_, keys, _PURPOSE)
+        header.pop("algorithm", None)
+        self.encrypted_estimator_ = seal(payload, keys, _PURPOSE, header)
+        self.key_id_ = keys[0].key_id
+        return self
+
     def _decrypted(self):
         """The fitted inner estimator, decrypted for one use."""
         check_is_fitted(self, "encrypted_estimator_")

@@ -72,8 +72,13 @@ def test_key_ring_and_rotation(data):
     enc.set_params(key=[new, old])
     enc.predict(X)  # old ciphertext, new key ring
     assert enc.key_id_ == old.key_id
-    enc.fit(X, y)
+    enc.rotate()  # re-sealed under the newest key, no refit
     assert enc.key_id_ == new.key_id
+    np.testing.assert_array_equal(
+        enc.set_params(key=new).predict(X), LogisticRegression().fit(X, y).predict(X)
+    )
+    with pytest.raises(DecryptionError):
+        enc.set_params(key=old).predict(X)
 
 
 def test_pipeline_grid_search_and_transformers(data):
