@@ -141,9 +141,11 @@ def _main():
         base, base_sd, rows = accuracy_table(name, args.seeds)
         print(f"### {name} (non-private scikit-learn: {base:.1%} ± {base_sd:.1%})\n")
         print(
-            "| epsilon | skpriv | skpriv pure (delta=0) | diffprivlib | skpriv - diffprivlib | target |"
+            "| epsilon | skpriv | skpriv pure (delta=0, ssp) "
+            "| skpriv output (delta=0, C=1/sqrt(n)) | diffprivlib "
+            "| skpriv - diffprivlib | target |"
         )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|")
         for eps, acc in rows:
             sk, pu, dl = acc["skpriv"], acc["skpriv pure"], acc["diffprivlib"]
             op = acc["skpriv output"]
