@@ -115,9 +115,7 @@ def _default_estimator():
     return LogisticRegression(max_iter=1000)
 
 
-@inject_docstring(
-    epsilon=PARAM_DOCS["epsilon"], random_state=PARAM_DOCS["random_state"]
-)
+@inject_docstring(random_state=PARAM_DOCS["random_state"])
 class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Private Aggregation of Teacher Ensembles (PATE) for any classifiers.
 
@@ -171,11 +169,12 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
     max_queries : int, default=None
         Most public rows to query (in a random order); ``None`` queries them
         all, within the budget.
-    {epsilon}
-        Here ``epsilon`` is the budget of the whole fit: queries stop before
-        one would exceed it (for ``"lnmax"`` as pure ``epsilon``-DP, for the
-        Gaussian aggregators as ``(epsilon, delta)``-DP). ``None`` sets no
-        budget: all queries are answered and ``sigma`` must be given.
+    epsilon : float or None, default=1.0
+        Privacy budget of the whole fit (epsilon > 0, finite): queries stop
+        before one would exceed ``(epsilon, delta)``-DP (pure
+        ``epsilon``-DP for ``"lnmax"`` with ``delta=0``). Smaller is more
+        private and noisier. ``None`` sets no budget: every query is asked
+        and ``sigma`` must be given.
     delta : float, default=1e-5
         Target delta (0 <= delta < 1; > 0 for the Gaussian aggregators).
     public_fraction : float, default=None
@@ -696,6 +695,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         Returns
         -------
         y : ndarray of shape (n_samples,)
+            Predicted labels, from ``classes_``.
         """
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
@@ -730,6 +730,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities; columns follow ``classes_``.
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
