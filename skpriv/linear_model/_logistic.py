@@ -181,8 +181,11 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     **Pure DP (delta = 0).** ``"ssp"`` (the default) releases the diagonal
     of ``Z^T Z`` (L1 sensitivity ``R^2``, 20% of epsilon) and ``Z^T t`` (L1
     sensitivity ``||z||_1 ||t||_1 <= sqrt(D) R ||t||_1``, 80%) with Laplace
-    noise and solves the diagonal second-order expansion. ``"output"`` is
-    output perturbation [1]_: the objective
+    noise and solves the diagonal second-order expansion; it is accurate at
+    small ``epsilon * n`` but, ignoring feature correlations, saturates
+    below the non-private accuracy. ``"output"`` (better for large
+    ``epsilon * n`` with a small ``C`` such as ``1 / sqrt(n)``, see
+    ``benchmarks/RESULTS.md``) is output perturbation [1]_: the objective
     ``C sum loss + ||W||^2 / 2`` is 1-strongly convex, so adding or removing
     a row moves its minimiser by at most ``C G`` in L2; the minimiser is
     computed to a gradient norm ``tol C G`` (which adds ``2 tol C G``) and
