@@ -410,3 +410,36 @@ def test_verbose_prints_a_summary(capsys):
     X, y = _small()
     PATEClassifier(n_teachers=5, verbose=1, random_state=0).fit(X, y)
     assert "queries" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("aggregator", ["gnmax", "confident_gnmax"])
+def test_fitted_epsilon_matches_reference_accountant(aggregator):
+    import math
+
+    import dp_accounting
+    from dp_accounting.pld import pld_privacy_accountant
+
+    X, y, _, _ = _data(n=600, n_public=150)
+    pate = PATEClassifier(
+        n_teachers=10,
+        aggregator=aggregator,
+        sigma=6.0,
+        sigma_threshold=12.0,
+        threshold=6.0,
+        epsilon=None,
+        random_state=0,
+    ).fit(X, y)
+    events = [
+        dp_accounting.SelfComposedDpEvent(
+            dp_accounting.GaussianDpEvent(6.0 / math.sqrt(2)), pate.n_answered_
+        )
+    ]
+    if aggregator == "confident_gnmax":
+        events.append(
+            dp_accounting.SelfComposedDpEvent(
+                dp_accounting.GaussianDpEvent(12.0), pate.n_queries_
+            )
+        )
+    pld = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4)
+    pld.compose(dp_accounting.ComposedDpEvent(events))
+    assert pate.epsilon_ == pytest.approx(pld.get_epsilon(1e-5), rel=2e-3)
