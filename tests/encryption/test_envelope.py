@@ -1,3 +1,4 @@
+import os
 import pickle
 
 import numpy as np
@@ -93,3 +94,29 @@ def test_bad_serializer(tmp_path):
         dump(1, tmp_path / "x", Key.generate(), serializer="json")
     with pytest.raises(TypeError, match="key must be"):
         dump(1, tmp_path / "x", "password")
+
+
+class _Payload:
+    """Pickles as a call that marks the environment when unpickled."""
+
+    def __reduce__(self):
+        return (os.environ.__setitem__, ("SKPRIV_TEST_PWNED", "1"))
+
+
+def test_nothing_is_deserialized_before_the_tag_is_verified(tmp_path, monkeypatch):
+    monkeypatch.delenv("SKPRIV_TEST_PWNED", raising=False)
+    key = Key.generate()
+    path = dump(_Payload(), tmp_path / "p", key, serializer="pickle")
+    blob = bytearray(open(path, "rb").read())
+    blob[-20] ^= 0x40
+    bad = tmp_path / "bad"
+    bad.write_bytes(bytes(blob))
+    for file, k in ((bad, key), (path, Key.generate())):
+        with pytest.raises(DecryptionError):
+            load(file, k, allow_pickle=True)
+        assert "SKPRIV_TEST_PWNED" not in os.environ
+    with pytest.raises(ValueError, match="allow_pickle"):
+        load(path, key)  # authentic, but pickle needs explicit consent
+    assert "SKPRIV_TEST_PWNED" not in os.environ
+    load(path, key, allow_pickle=True)  # the key holder's pickle does run
+    assert os.environ.pop("SKPRIV_TEST_PWNED") == "1"
