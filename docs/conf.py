@@ -154,6 +154,15 @@ def write_api_page():
 
 write_api_page()
 
+from _bench_plots import write_benchmark_plots  # noqa: E402
+
+write_benchmark_plots(
+    ROOT / "benchmarks" / "RESULTS.md",
+    HERE / "generated" / "benchmarks",
+    HERE / "generated" / "benchmark_plots.inc",
+    rel="generated/benchmarks",
+)
+
 
 def _skip_member(app, what, name, obj, skip, options):
     # scikit-learn generates set_{method}_request for metadata routing; their
