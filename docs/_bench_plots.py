@@ -64,7 +64,12 @@ def _chart_data(rows):
         return None
     _, j, values = min(candidates, key=lambda c: (c[0], c[1]))
     labels = [
-        " | ".join(c for c in r[:j] if c and _number(c) is None) or r[0] for r in body
+        " | ".join(
+            c if _number(c) is None else f"{h}={c}"
+            for h, c in zip(header[:j], r[:j])
+            if c
+        )
+        for r in body
     ]
     pairs = [(lab, v) for lab, v in zip(labels, values) if v is not None]
     return header[j], pairs[:30]
