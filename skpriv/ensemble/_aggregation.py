@@ -33,11 +33,18 @@ def plurality(counts: np.ndarray) -> np.ndarray:
     return np.argmax(counts, axis=1)
 
 
-def _noise(kind: str, scale: float, shape, rng: np.random.Generator) -> np.ndarray:
-    from ..mechanisms import Gaussian, Laplace
+def _noisy(kind: str, scale: float, values: np.ndarray, rng) -> np.ndarray:
+    """``values`` (integer vote counts) plus floating-point-safe noise.
 
-    mechanism = Laplace(scale) if kind == "laplace" else Gaussian(scale)
-    return np.asarray(mechanism.sample(shape, rng), dtype=np.float64)
+    The grid step is capped at 1 so that integer counts lie on the grid:
+    the mechanism's rounding is then the identity and adds no sensitivity.
+    """
+    from ..mechanisms import Gaussian, Laplace, grid_granularity
+
+    granularity = min(grid_granularity(scale), 1.0)
+    cls = Laplace if kind == "laplace" else Gaussian
+    mechanism = cls(scale, granularity=granularity)
+    return np.asarray(mechanism.randomise(values.astype(np.float64), rng))
 
 
 def aggregate(
@@ -74,15 +81,15 @@ def aggregate(
     """
     n_queries, n_classes = counts.shape
     if aggregator == "lnmax":
-        noisy = counts + _noise("laplace", sigma, counts.shape, rng)
+        noisy = _noisy("laplace", sigma, counts, rng)
         return np.argmax(noisy, axis=1)
     if aggregator == "gnmax":
-        noisy = counts + _noise("gaussian", sigma, counts.shape, rng)
+        noisy = _noisy("gaussian", sigma, counts, rng)
         return np.argmax(noisy, axis=1)
 
     # Confident-GNMax: noisy threshold check, then GNMax on the checked rows.
     top = counts.max(axis=1)
-    passed = top + _noise("gaussian", sigma_threshold, (n_queries,), rng) >= threshold
+    passed = _noisy("gaussian", sigma_threshold, top, rng) >= threshold
     cost_check = 1.0 / sigma_threshold**2
     cost_answer = 2.0 / sigma**2
     answered_before = np.concatenate([[0], np.cumsum(passed)[:-1]])
@@ -95,6 +102,6 @@ def aggregate(
     passed = passed[:n_asked]
     labels = np.full(n_asked, -1, dtype=np.int64)
     rows = np.flatnonzero(passed)
-    noisy = counts[rows] + _noise("gaussian", sigma, (rows.size, n_classes), rng)
+    noisy = _noisy("gaussian", sigma, counts[rows], rng)
     labels[rows] = np.argmax(noisy, axis=1)
     return labels

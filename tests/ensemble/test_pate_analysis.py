@@ -262,3 +262,18 @@ def test_data_dependent_never_above_data_independent():
     assert np.all(rdp_data_dependent_gaussian([-np.inf], 5.0) == 0)
     logpr = logpr_answered(unanimous, 60.0, 10.0)
     assert np.all(logpr < 0)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "laplace"])
+@pytest.mark.parametrize("scale", [0.3, 40.0, 2.0**24])
+def test_noisy_counts_stay_on_a_grid_that_holds_the_integers(kind, scale):
+    from skpriv.ensemble._aggregation import _noisy
+    from skpriv.mechanisms import grid_granularity
+
+    counts = np.arange(12).reshape(4, 3)
+    out = _noisy(kind, scale, counts, np.random.default_rng(0))
+    step = min(grid_granularity(scale), 1.0)
+    # Integer counts lie on the grid, so the mechanism's rounding is exact
+    # and the output is a multiple of the (power-of-two, <= 1) step.
+    np.testing.assert_array_equal(np.mod(out, step), 0.0)
+    assert np.std(out - counts) > 0
