@@ -17,6 +17,29 @@ def _number(cell: str):
     return float(text) if _NUMBER.match(text) else None
 
 
+_PLUS_MINUS = re.compile(r"^\s*([-+]?[\d.]+)\s*%?\s*±\s*([\d.]+)\s*%?\s*$")
+
+
+def _curves(rows):
+    """``{name: (x, mean, std)}`` for a table of "mean ± std" by epsilon."""
+    header, body = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
+    if not re.search(r"eps", header[0], re.I) or len(body) < 2:
+        return None
+    x = [_number(r[0]) for r in body]
+    if any(v is None or v <= 0 for v in x):
+        return None
+    curves = {}
+    for j in range(1, len(header)):
+        parsed = [_PLUS_MINUS.match(r[j]) for r in body]
+        if all(parsed):
+            curves[header[j]] = (
+                x,
+                [float(m.group(1)) for m in parsed],
+                [float(m.group(2)) for m in parsed],
+            )
+    return curves or None
+
+
 def _first_table(lines):
     rows = []
     for line in lines:
@@ -89,6 +112,28 @@ def write_benchmark_plots(
     text = results_md.read_text() if results_md.exists() else ""
     for k, (title, lines) in enumerate(_sections(text)):
         rows = _first_table(lines)
+        curves = _curves(rows) if rows else None
+        if curves:
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            for label, (x, mean, std) in curves.items():
+                ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=label)
+            ax.set_xscale("log")
+            ax.set_xlabel(f"{rows[0][0]} (smaller is more private)")
+            ax.set_ylabel("score (mean ± std)")
+            ax.set_title(title, fontsize=10)
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            name = f"benchmark_{k}.png"
+            fig.savefig(out_dir / name, dpi=90)
+            plt.close(fig)
+            blocks += [
+                f".. figure:: {rel}/{name}",
+                f"   :alt: {title}",
+                "",
+                f"   {title}: privacy–utility curves from the table above.",
+                "",
+            ]
+            continue
         data = _chart_data(rows) if rows else None
         if data is None:
             continue
