@@ -277,3 +277,20 @@ def test_noisy_counts_stay_on_a_grid_that_holds_the_integers(kind, scale):
     # and the output is a multiple of the (power-of-two, <= 1) step.
     np.testing.assert_array_equal(np.mod(out, step), 0.0)
     assert np.std(out - counts) > 0
+
+
+@pytest.mark.parametrize("aggregator", ["gnmax", "lnmax", "confident_gnmax"])
+@pytest.mark.parametrize("epsilon", [0.05, 0.5, 2.0, 8.0])
+@pytest.mark.parametrize("n_queries", [1, 10, 1000])
+def test_calibrated_sigma_never_overshoots(aggregator, epsilon, n_queries):
+    from skpriv.ensemble import PATEClassifier
+
+    pate = PATEClassifier(aggregator=aggregator, epsilon=epsilon, delta=1e-5)
+    plan = pate._noise_plan(n_queries)
+    # Worst case: every query asked and answered.
+    event = aggregator_event(
+        aggregator, plan["sigma"], n_queries, n_queries, plan["sigma_threshold"]
+    )
+    spent = event_epsilon(event, 1e-5)
+    assert spent <= epsilon
+    assert spent >= 0.99 * epsilon  # and the budget is used
