@@ -161,3 +161,30 @@ def test_doctest(path, monkeypatch, tmp_path):
         result = runner.run(test, out=failures.append, clear_globs=True)
         assert result.failed == 0 or failures
     assert not failures, "".join(failures)
+
+
+def test_api_reference_covers_every_public_module():
+    """docs/conf.py generates the API page from the same modules as checked here."""
+    import ast
+    import pkgutil
+    from pathlib import Path
+
+    import skpriv
+
+    conf = Path(__file__).resolve().parent.parent / "docs" / "conf.py"
+    tree = ast.parse(conf.read_text())
+    listed = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "API_MODULES" for t in node.targets)
+    )
+    assert listed == API_MODULES
+    subpackages = {
+        f"skpriv.{m.name}"
+        for m in pkgutil.iter_modules(skpriv.__path__)
+        if not m.name.startswith("_") and m.name != "base"
+    }
+    missing = subpackages - set(API_MODULES)
+    assert not missing, f"add {sorted(missing)} to API_MODULES here and in docs/conf.py"
+    assert set(PUBLIC_MODULES) <= set(API_MODULES)
