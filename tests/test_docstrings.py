@@ -88,12 +88,26 @@ def _own_methods(cls):
             yield name, isinstance(attr, property)
 
 
+#: Docstrings known to fail validation, with the reason; each is an xfail
+#: (not strict: fixing one makes it XPASS, then delete its line). Only add a
+#: line with a specific reason; never add a new public name here.
+KNOWN_FAILURES = {}
+
+
+def _param(path, method):
+    where = path if method is None else f"{path}.{method}"
+    marks = ()
+    if where in KNOWN_FAILURES:
+        marks = pytest.mark.xfail(reason=KNOWN_FAILURES[where], strict=False)
+    return pytest.param(path, method, id=where, marks=marks)
+
+
 def _targets():
     for path, obj in _public_objects():
-        yield pytest.param(path, None, id=path)
+        yield _param(path, None)
         if inspect.isclass(obj) and not issubclass(obj, BaseException):
             for method, _ in _own_methods(obj):
-                yield pytest.param(path, method, id=f"{path}.{method}")
+                yield _param(path, method)
 
 
 def _errors(path, method, obj):
