@@ -31,6 +31,7 @@ from sklearn.preprocessing import (
 )
 
 from skpriv.accounting import collect_dp_events, privacy_spent
+from skpriv.audit import membership_inference
 from skpriv.encryption import EncryptedEstimator, Key
 from skpriv.ensemble import PATEClassifier
 from skpriv.exceptions import PrivacyLeakWarning
@@ -280,6 +281,7 @@ def main():
     )
     print(header)
     print("-" * len(header))
+    fitted = {}
     for label, guarantee, model, labels in ROWS:
         if model is None:
             model = EncryptedEstimator(dp_logistic(1.0), key)
@@ -289,6 +291,7 @@ def main():
         seconds = time.perf_counter() - start
         acc = model.score(X_test, y_test)
         eps, delta = spent(model)
+        fitted[label] = model
         print(
             f"{label:<42} {guarantee:<20} {acc:>8.3f} {eps:>8} {delta:>6} "
             f"{seconds:>6.2f}"
@@ -299,6 +302,13 @@ def main():
         "accountant);\nlocal DP rows: per row and per transform call. "
         "'not DP': no differential-privacy guarantee."
     )
+    print()
+    for label in ("LogisticRegression (reference)", "DPLogisticRegression"):
+        audit = membership_inference(fitted[label], X_train, y_train, X_test, y_test)
+        print(
+            f"audit {label}: membership-inference AUC {audit.auc:.3f}, "
+            f"empirical epsilon lower bound {audit.epsilon_lower_bound:.2f}"
+        )
     path = privacy_utility_plot(PLOT_PATH)
     print(f"privacy-utility plot saved to {path}")
 
