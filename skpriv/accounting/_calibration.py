@@ -25,6 +25,11 @@ __all__ = [
 def laplace_scale(epsilon: float, sensitivity: float = 1.0) -> float:
     """Scale ``b`` of the Laplace mechanism giving ``epsilon``-DP.
 
+    Adding Laplace noise of scale ``b = sensitivity / epsilon`` to a quantity
+    whose L1 sensitivity is ``sensitivity`` is ``epsilon``-differentially
+    private (pure DP, ``delta = 0``). The bound is exact: no accountant is
+    needed.
+
     Parameters
     ----------
     epsilon : float
@@ -36,6 +41,11 @@ def laplace_scale(epsilon: float, sensitivity: float = 1.0) -> float:
     -------
     scale : float
         ``sensitivity / epsilon``.
+
+    See Also
+    --------
+    gaussian_sigma : Calibration of the Gaussian mechanism (approximate DP).
+    skpriv.mechanisms.Laplace : The Laplace mechanism itself.
 
     Examples
     --------
@@ -75,6 +85,13 @@ def gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> fl
         Standard deviation such that the Gaussian mechanism is
         ``(epsilon, delta)``-DP.
 
+    See Also
+    --------
+    gaussian_epsilon : The inverse: epsilon of a given noise level.
+    laplace_scale : Calibration of the Laplace mechanism (pure DP).
+    dpsgd_noise_multiplier : Calibration of DP-SGD (many subsampled steps).
+    skpriv.mechanisms.Gaussian : The Gaussian mechanism itself.
+
     Examples
     --------
     >>> from skpriv.accounting import gaussian_sigma
@@ -93,7 +110,41 @@ def gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> fl
 
 
 def gaussian_epsilon(sigma: float, delta: float, sensitivity: float = 1.0) -> float:
-    """Exact epsilon of one Gaussian release at ``delta`` (inverse of the above)."""
+    """Exact epsilon of one Gaussian release at a given ``delta``.
+
+    This is the inverse of :func:`gaussian_sigma`: the smallest epsilon such
+    that adding Gaussian noise of standard deviation ``sigma`` to a quantity of
+    L2 sensitivity ``sensitivity`` is ``(epsilon, delta)``-DP, from the exact
+    privacy curve of the Gaussian mechanism (Balle & Wang 2018) as computed by
+    dp-accounting. Only the ratio ``sigma / sensitivity`` matters.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the Gaussian noise (> 0).
+    delta : float
+        Target delta, in (0, 1).
+    sensitivity : float, default=1.0
+        L2 sensitivity of the released quantity.
+
+    Returns
+    -------
+    epsilon : float
+        Epsilon of the release at ``delta``.
+
+    See Also
+    --------
+    gaussian_sigma : The inverse: noise level for a target epsilon.
+    privacy_spent : Epsilon of everything a fitted object released.
+
+    Examples
+    --------
+    >>> from skpriv.accounting import gaussian_epsilon, gaussian_sigma
+    >>> round(gaussian_epsilon(4.0, 1e-5), 2)
+    0.93
+    >>> round(gaussian_epsilon(gaussian_sigma(1.0, 1e-5), 1e-5), 4)
+    1.0
+    """
     delta = check_delta(delta, allow_zero=False)
     return float(dp_accounting.get_epsilon_gaussian(sigma / sensitivity, delta))
 
@@ -136,6 +187,24 @@ def dpsgd_noise_multiplier(
     Returns
     -------
     noise_multiplier : float
+        Ratio of the noise standard deviation to the clipping norm
+        (``max_grad_norm``), rounded up so that the chosen accountant reports
+        at most ``epsilon`` at ``delta`` after ``steps`` steps.
+
+    See Also
+    --------
+    gaussian_sigma : Calibration of a single Gaussian release.
+    make_accountant : The accountants the search uses.
+    skpriv.neural_network.DPNeuralNetClassifier : DP-SGD training of a net.
+
+    Examples
+    --------
+    >>> from skpriv.accounting import dpsgd_noise_multiplier
+    >>> noise = dpsgd_noise_multiplier(
+    ...     1.0, 1e-5, sample_rate=0.01, steps=1000, accountant="rdp"
+    ... )
+    >>> round(noise, 2)
+    1.51
     """
     epsilon = check_epsilon(epsilon)
     delta = check_delta(delta, allow_zero=False)

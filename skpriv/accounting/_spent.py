@@ -25,7 +25,34 @@ _RDP_ORDERS = (
 
 
 class PrivacySpent(NamedTuple):
-    """Privacy spent, as ``(epsilon, delta)``."""
+    """Privacy spent, as ``(epsilon, delta)``.
+
+    The named tuple :func:`privacy_spent` returns: the data it was computed on
+    is ``(epsilon, delta)``-differentially private with respect to what the
+    fitted object released. It unpacks like a plain tuple.
+
+    Parameters
+    ----------
+    epsilon : float
+        Privacy loss bound; ``0.0`` when nothing private touched the data,
+        ``inf`` when a non-private step did.
+    delta : float
+        Probability with which the ``epsilon`` bound may fail, in [0, 1).
+
+    See Also
+    --------
+    privacy_spent : Compute the privacy a fitted object spent.
+
+    Examples
+    --------
+    >>> from skpriv.accounting import PrivacySpent
+    >>> spent = PrivacySpent(epsilon=1.0, delta=1e-5)
+    >>> spent
+    PrivacySpent(epsilon=1.0, delta=1e-05)
+    >>> epsilon, delta = spent
+    >>> epsilon
+    1.0
+    """
 
     epsilon: float
     delta: float
@@ -77,8 +104,36 @@ class _RdpAccountant(_LocalRRMixin, rdp_privacy_accountant.RdpAccountant):
 def make_accountant(accountant: str = "pld"):
     """Return a fresh dp-accounting accountant: ``"pld"`` or ``"rdp"``.
 
-    Both also compose ``RandomizedResponseDpEvent`` (recorded by local
-    randomized response) with its replace-one privacy loss.
+    These are dp-accounting's ``PLDAccountant`` (value discretisation
+    ``1e-4``) and ``RdpAccountant`` (a fixed grid of Rényi orders). Both also
+    compose ``RandomizedResponseDpEvent`` (recorded by local randomized
+    response), which dp-accounting refuses, with its replace-one privacy loss.
+
+    Parameters
+    ----------
+    accountant : {"pld", "rdp"}, default="pld"
+        Privacy-loss-distribution accountant (tight) or Rényi DP accountant
+        (faster, looser).
+
+    Returns
+    -------
+    accountant : dp_accounting.PrivacyAccountant
+        An empty accountant: ``compose`` DP events into it, then read
+        ``get_epsilon(delta)``.
+
+    See Also
+    --------
+    privacy_spent : Compose the events of a fitted object in one call.
+    collect_dp_events : The events a fitted object recorded.
+
+    Examples
+    --------
+    >>> import dp_accounting
+    >>> from skpriv.accounting import make_accountant
+    >>> accountant = make_accountant("rdp")
+    >>> accountant = accountant.compose(dp_accounting.GaussianDpEvent(1.0), 10)
+    >>> round(float(accountant.get_epsilon(1e-5)), 2)
+    19.05
     """
     if accountant == "pld":
         return _PLDAccountant(value_discretization_interval=1e-4)
@@ -116,6 +171,34 @@ def pure_epsilon(event) -> float:
     rate q amplifies epsilon to ``log(1 + q (e^epsilon - 1))``. The PLD
     accountant, whose discretisation is pessimistic, returns ``inf`` at
     delta=0, so pure DP is reported through this exact calculation instead.
+
+    Parameters
+    ----------
+    event : dp_accounting.DpEvent
+        Laplace, discrete Laplace, randomized response or no-op events, and
+        compositions and Poisson samplings of them. Any other event (Gaussian,
+        non-private...) has no pure-DP guarantee.
+
+    Returns
+    -------
+    epsilon : float
+        Exact epsilon of ``event`` at delta = 0, or ``inf`` if it is not pure
+        DP.
+
+    See Also
+    --------
+    privacy_spent : Uses this at ``delta=0``.
+    laplace_scale : Calibration of the Laplace mechanism.
+
+    Examples
+    --------
+    >>> import dp_accounting
+    >>> from skpriv.accounting import pure_epsilon
+    >>> laplace = dp_accounting.LaplaceDpEvent(noise_multiplier=2.0)
+    >>> pure_epsilon(dp_accounting.SelfComposedDpEvent(laplace, 3))
+    1.5
+    >>> pure_epsilon(dp_accounting.GaussianDpEvent(1.0))
+    inf
     """
     if isinstance(event, dp_accounting.NoOpDpEvent):
         return 0.0
@@ -253,6 +336,13 @@ def _search_events(search, n_samples):
 def collect_dp_events(obj, n_samples=None):
     """List every DP event recorded by a fitted object and its parts.
 
+    Walks ``obj`` and its fitted parts (pipeline steps, column transformers,
+    attributes ending in ``_`` that hold estimators) and returns each
+    ``dp_event_`` found. A skpriv meta-estimator's event already includes its
+    children's, so its children are not visited. For a search, every
+    candidate's fits are planned from its parameters (once per split) and the
+    refitted best estimator's events are added.
+
     Parameters
     ----------
     obj : estimator
@@ -264,6 +354,25 @@ def collect_dp_events(obj, n_samples=None):
     Returns
     -------
     events : list of dp_accounting.DpEvent
+        The events, in the order the parts were visited; empty when nothing
+        private was fitted.
+
+    See Also
+    --------
+    privacy_spent : Compose these events into ``(epsilon, delta)``.
+    make_accountant : Accountant to compose them by hand.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skpriv.accounting import collect_dp_events
+    >>> from skpriv.preprocessing import LaplaceNoise
+    >>> X = [[0.0, 1.0], [0.5, 0.2], [1.0, 0.0]]
+    >>> pipe = make_pipeline(
+    ...     LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0)
+    ... ).fit(X)
+    >>> collect_dp_events(pipe)
+    [SelfComposedDpEvent(event=LaplaceDpEvent(noise_multiplier=2.0), count=2)]
     """
     if _is_search(obj):
         return _search_events(obj, n_samples)
@@ -344,14 +453,32 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None):
         Named tuple ``(epsilon, delta)``. ``epsilon`` is ``0.0`` when nothing
         private touched the data and ``inf`` when a non-private step did.
 
+    See Also
+    --------
+    collect_dp_events : The events that are composed.
+    pure_epsilon : Exact epsilon at ``delta=0``.
+    make_accountant : The accountants.
+    skpriv.display.PrivacyUtilityDisplay : Plot utility against epsilon.
+
     Examples
     --------
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import StandardScaler
     >>> from skpriv.accounting import privacy_spent
+    >>> from skpriv.preprocessing import LaplaceNoise
     >>> pipe = make_pipeline(StandardScaler()).fit([[0.0], [1.0]])
     >>> privacy_spent(pipe)
     PrivacySpent(epsilon=0.0, delta=0.0)
+
+    Two Laplace steps at epsilon 1.0 and 0.5 compose to 1.5 (pure DP):
+
+    >>> X = [[0.0, 1.0], [0.5, 0.2], [1.0, 0.0]]
+    >>> pipe = make_pipeline(
+    ...     LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0),
+    ...     LaplaceNoise(epsilon=0.5, bounds=(0, 1), random_state=0),
+    ... ).fit(X)
+    >>> privacy_spent(pipe)
+    PrivacySpent(epsilon=1.5, delta=0.0)
     """
     if accountant not in ("pld", "rdp"):
         raise ValueError(f"accountant must be 'pld' or 'rdp'; got {accountant!r}.")

@@ -22,11 +22,30 @@ PUBLIC_MODULES = {
 def all_estimators():
     """Every public skpriv estimator, as sorted ``(name, class)`` pairs.
 
-    Subpackages whose optional extra is not installed are skipped.
+    The estimators are the classes deriving from scikit-learn's
+    ``BaseEstimator`` listed in the ``__all__`` of skpriv's public
+    subpackages. Subpackages whose optional extra is not installed are
+    skipped.
 
     Returns
     -------
     estimators : list of (str, type)
+        ``(class name, class)`` pairs, sorted by name.
+
+    See Also
+    --------
+    sklearn.utils.discovery.all_estimators : The same for scikit-learn.
+    skpriv.utils.estimator_checks.parametrize_with_checks : Run the checks on
+        estimators.
+
+    Examples
+    --------
+    >>> from skpriv.utils import all_estimators
+    >>> estimators = dict(all_estimators())
+    >>> estimators["LaplaceNoise"].__name__
+    'LaplaceNoise'
+    >>> "DPLogisticRegression" in estimators
+    True
     """
     found = {}
     for module_name, extra in PUBLIC_MODULES.items():

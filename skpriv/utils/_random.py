@@ -10,6 +10,10 @@ __all__ = ["check_random_state", "spawn_seeds"]
 def check_random_state(seed) -> np.random.Generator:
     """Turn ``seed`` into a :class:`numpy.random.Generator`.
 
+    Every skpriv estimator draws its noise from the generator this returns for
+    its ``random_state``. Unlike scikit-learn's helper of the same name, it
+    returns a new-style ``Generator`` rather than a ``RandomState``.
+
     Parameters
     ----------
     seed : None, int, numpy.random.Generator or numpy.random.RandomState
@@ -22,6 +26,21 @@ def check_random_state(seed) -> np.random.Generator:
     Returns
     -------
     rng : numpy.random.Generator
+        The generator to draw from.
+
+    See Also
+    --------
+    sklearn.utils.check_random_state : The scikit-learn helper, which returns
+        a ``RandomState``.
+
+    Examples
+    --------
+    >>> from skpriv.utils import check_random_state
+    >>> rng = check_random_state(0)
+    >>> rng.integers(10, size=3)
+    array([8, 6, 5])
+    >>> check_random_state(rng) is rng
+    True
     """
     if seed is None:
         return np.random.default_rng()

@@ -27,7 +27,44 @@ def _is_real_scalar(value) -> bool:
 
 
 def check_epsilon(epsilon, name: str = "epsilon") -> float:
-    """Return ``epsilon`` as a float, or raise if it is not finite and > 0."""
+    """Return ``epsilon`` as a float, or raise if it is not finite and > 0.
+
+    Estimators call this at the start of ``fit``, before any work, so that an
+    invalid privacy parameter fails early and spends no budget. Booleans,
+    strings, ``nan``, ``inf``, zero and negative values are rejected with a
+    message that names the parameter.
+
+    Parameters
+    ----------
+    epsilon : float
+        Privacy parameter to validate; ints and numpy scalars are accepted.
+    name : str, default="epsilon"
+        Name of the parameter, used in the error message.
+
+    Returns
+    -------
+    epsilon : float
+        ``epsilon`` as a Python float.
+
+    Raises
+    ------
+    ValueError
+        If ``epsilon`` is not a real number, not finite or not positive.
+
+    See Also
+    --------
+    check_delta : The same for ``delta``.
+
+    Examples
+    --------
+    >>> from skpriv.utils import check_epsilon
+    >>> check_epsilon(1)
+    1.0
+    >>> check_epsilon(0)
+    Traceback (most recent call last):
+        ...
+    ValueError: epsilon must be a positive finite real number; got 0.0. ...
+    """
     if not _is_real_scalar(epsilon):
         raise ValueError(
             f"{name} must be a positive finite real number; got {epsilon!r} "
@@ -43,7 +80,49 @@ def check_epsilon(epsilon, name: str = "epsilon") -> float:
 
 
 def check_delta(delta, name: str = "delta", *, allow_zero: bool = True) -> float:
-    """Return ``delta`` as a float in [0, 1) (or (0, 1)), else raise."""
+    """Return ``delta`` as a float in [0, 1) (or (0, 1)), else raise.
+
+    ``delta = 0`` means pure DP and is accepted unless ``allow_zero=False``,
+    as for the Gaussian mechanism, which needs a positive delta. Booleans,
+    strings, ``nan`` and values outside the interval are rejected with a
+    message that names the parameter.
+
+    Parameters
+    ----------
+    delta : float
+        Privacy parameter to validate; ints and numpy scalars are accepted.
+    name : str, default="delta"
+        Name of the parameter, used in the error message.
+    allow_zero : bool, default=True
+        Whether ``delta = 0`` is valid, i.e. the interval is [0, 1) rather
+        than (0, 1).
+
+    Returns
+    -------
+    delta : float
+        ``delta`` as a Python float.
+
+    Raises
+    ------
+    ValueError
+        If ``delta`` is not a real number or lies outside the interval.
+
+    See Also
+    --------
+    check_epsilon : The same for ``epsilon``.
+
+    Examples
+    --------
+    >>> from skpriv.utils import check_delta
+    >>> check_delta(0)
+    0.0
+    >>> check_delta(1e-5, allow_zero=False)
+    1e-05
+    >>> check_delta(0, allow_zero=False)
+    Traceback (most recent call last):
+        ...
+    ValueError: delta must lie in (0, 1); got 0.0. ...
+    """
     if not _is_real_scalar(delta):
         raise ValueError(
             f"{name} must be a real number in [0, 1); got {delta!r} of type "
@@ -63,16 +142,46 @@ def check_delta(delta, name: str = "delta", *, allow_zero: bool = True) -> float
 def check_bounds(bounds, n_features: int, *, dtype=np.float64, name: str = "bounds"):
     """Validate ``(lower, upper)`` and broadcast each to shape ``(n_features,)``.
 
+    Each bound may be a scalar (the same for every feature) or an array of
+    length ``n_features``. Both must be finite, and ``lower < upper`` must hold
+    strictly for every feature, since the width of the interval is the
+    sensitivity the noise is calibrated to.
+
     Parameters
     ----------
     bounds : tuple of (array-like or float, array-like or float)
         Lower and upper bounds: scalars or arrays of length ``n_features``.
     n_features : int
         Number of features the bounds must cover.
+    dtype : data-type, default=np.float64
+        Data type of the returned arrays.
+    name : str, default="bounds"
+        Name of the parameter, used in error messages.
 
     Returns
     -------
     lower, upper : ndarray of shape (n_features,)
+        The lower and the upper bound of each feature.
+
+    Raises
+    ------
+    ValueError
+        If ``bounds`` is not a pair, a bound is not numeric, not finite or of
+        the wrong shape, or ``lower >= upper`` for some feature.
+
+    See Also
+    --------
+    resolve_bounds : The same, or bounds from the data when ``bounds=None``.
+    clip_to_bounds : Clip data into the bounds.
+
+    Examples
+    --------
+    >>> from skpriv.utils import check_bounds
+    >>> lower, upper = check_bounds((0, [1, 2, 3]), n_features=3)
+    >>> lower
+    array([0., 0., 0.])
+    >>> upper
+    array([1., 2., 3.])
     """
     if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
         raise ValueError(
@@ -114,6 +223,50 @@ def resolve_bounds(bounds, X, *, name: str = "bounds"):
     With ``bounds=None`` the per-feature min and max of ``X`` are used and a
     :class:`~skpriv.exceptions.PrivacyLeakWarning` is raised. Features with a
     single value get a unit-width interval so that lower < upper holds.
+
+    Parameters
+    ----------
+    bounds : tuple of (array-like or float, array-like or float) or None
+        Public ``(lower, upper)`` bounds, validated by :func:`check_bounds`, or
+        ``None`` to read them from ``X`` (not private).
+    X : array-like of shape (n_samples, n_features)
+        The data; only its number of features is used unless ``bounds=None``.
+    name : str, default="bounds"
+        Name of the parameter, used in the warning and error messages.
+
+    Returns
+    -------
+    lower, upper : ndarray of shape (n_features,)
+        The lower and the upper bound of each feature, as float64.
+
+    Warns
+    -----
+    PrivacyLeakWarning
+        When ``bounds=None``.
+
+    See Also
+    --------
+    check_bounds : Validation of explicit bounds.
+    resolve_data_norm : The same for a bound on the rows' L2 norm.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skpriv.utils import resolve_bounds
+    >>> X = np.array([[0.0, 10.0], [2.0, 10.0], [1.0, 10.0]])
+    >>> resolve_bounds((0, [1, 20]), X)
+    (array([0., 0.]), array([ 1., 20.]))
+
+    Bounds read from the data leak information, and say so:
+
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     lower, upper = resolve_bounds(None, X)
+    >>> caught[0].category.__name__
+    'PrivacyLeakWarning'
+    >>> upper
+    array([ 2., 11.])
     """
     X = np.asarray(X)
     n_features = X.shape[1]
@@ -134,12 +287,78 @@ def resolve_bounds(bounds, X, *, name: str = "bounds"):
 
 
 def clip_to_bounds(X, lower, upper):
-    """Clip each column of ``X`` into ``[lower_j, upper_j]`` (a new array)."""
+    """Clip each column of ``X`` into ``[lower_j, upper_j]`` (a new array).
+
+    Clipping bounds every value's influence, which is what makes the
+    sensitivity of bounded mechanisms hold for data outside the bounds. ``X``
+    itself is left unchanged.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data to clip.
+    lower : array-like of shape (n_features,) or float
+        Lower bound of each feature.
+    upper : array-like of shape (n_features,) or float
+        Upper bound of each feature.
+
+    Returns
+    -------
+    X_clipped : ndarray of shape (n_samples, n_features)
+        ``X`` with each column clipped into its bounds.
+
+    See Also
+    --------
+    check_bounds : Validate and broadcast the bounds.
+    clip_rows_l2 : Clip the rows' L2 norm instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpriv.utils import clip_to_bounds
+    >>> clip_to_bounds(np.array([[-1.0, 0.5], [2.0, 3.0]]), [0, 0], [1, 1])
+    array([[0. , 0.5],
+           [1. , 1. ]])
+    """
     return np.clip(X, lower, upper)
 
 
 def check_data_norm(data_norm, name: str = "data_norm") -> float:
-    """Validate a numeric ``data_norm`` (> 0, finite)."""
+    """Validate a numeric ``data_norm`` (> 0, finite).
+
+    ``data_norm`` bounds the L2 norm of every row of the data (rows above it
+    are clipped), and so sets the sensitivity of norm-bounded mechanisms. The
+    special values ``None`` and ``"private"`` are handled by
+    :func:`resolve_data_norm` and by the estimators, not here.
+
+    Parameters
+    ----------
+    data_norm : float
+        The bound to validate; ints and numpy scalars are accepted.
+    name : str, default="data_norm"
+        Name of the parameter, used in the error message.
+
+    Returns
+    -------
+    data_norm : float
+        ``data_norm`` as a Python float.
+
+    Raises
+    ------
+    ValueError
+        If ``data_norm`` is not a positive finite real number.
+
+    See Also
+    --------
+    resolve_data_norm : The same, or the data's norm when ``data_norm=None``.
+    clip_rows_l2 : Clip rows to the norm.
+
+    Examples
+    --------
+    >>> from skpriv.utils import check_data_norm
+    >>> check_data_norm(3)
+    3.0
+    """
     if (
         not _is_real_scalar(data_norm)
         or not math.isfinite(float(data_norm))
@@ -156,7 +375,50 @@ def resolve_data_norm(data_norm, X, *, name: str = "data_norm") -> float:
     """Return a numeric data norm; ``None`` takes the max row norm with a warning.
 
     ``"private"`` is estimator specific (it spends budget) and must be resolved
-    by the estimator before calling this helper.
+    by the estimator before calling this helper. With ``data_norm=None`` the
+    largest L2 norm of a row of ``X`` is used (``1.0`` if every row is zero)
+    and a :class:`~skpriv.exceptions.PrivacyLeakWarning` is raised.
+
+    Parameters
+    ----------
+    data_norm : float or None
+        Public bound on the L2 norm of the rows, validated by
+        :func:`check_data_norm`, or ``None`` to read it from ``X`` (not
+        private).
+    X : array-like of shape (n_samples, n_features)
+        The data; only used when ``data_norm=None``.
+    name : str, default="data_norm"
+        Name of the parameter, used in the warning and error messages.
+
+    Returns
+    -------
+    data_norm : float
+        The bound on the rows' L2 norm.
+
+    Warns
+    -----
+    PrivacyLeakWarning
+        When ``data_norm=None``.
+
+    See Also
+    --------
+    check_data_norm : Validation of an explicit norm.
+    clip_rows_l2 : Clip rows to the norm.
+    resolve_bounds : The same for per-feature bounds.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skpriv.utils import resolve_data_norm
+    >>> X = np.array([[3.0, 4.0], [0.0, 1.0]])
+    >>> resolve_data_norm(2.0, X)
+    2.0
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     norm = resolve_data_norm(None, X)
+    >>> norm, caught[0].category.__name__
+    (5.0, 'PrivacyLeakWarning')
     """
     if data_norm is None:
         warnings.warn(
@@ -173,7 +435,38 @@ def resolve_data_norm(data_norm, X, *, name: str = "data_norm") -> float:
 
 
 def clip_rows_l2(X, max_norm: float):
-    """Scale every row of ``X`` whose L2 norm exceeds ``max_norm`` down onto it."""
+    """Scale every row of ``X`` whose L2 norm exceeds ``max_norm`` down onto it.
+
+    Rows within the ball of radius ``max_norm`` are unchanged; the others keep
+    their direction and get norm ``max_norm``. This bounds each row's
+    influence, as norm-based sensitivities (e.g. of DP logistic regression)
+    require.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data to clip.
+    max_norm : float
+        Largest L2 norm a row may have (> 0).
+
+    Returns
+    -------
+    X_clipped : ndarray of shape (n_samples, n_features)
+        A new float64 array with every row's L2 norm at most ``max_norm``.
+
+    See Also
+    --------
+    resolve_data_norm : Choose ``max_norm``.
+    clip_to_bounds : Clip each feature into an interval instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpriv.utils import clip_rows_l2
+    >>> clip_rows_l2(np.array([[3.0, 4.0], [0.3, 0.4]]), max_norm=1.0)
+    array([[0.6, 0.8],
+           [0.3, 0.4]])
+    """
     X = np.asarray(X, dtype=np.float64)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     scale = np.minimum(1.0, max_norm / np.maximum(norms, np.finfo(np.float64).tiny))

@@ -167,20 +167,32 @@ def _dp_net_instance(cls):
 
 
 def make_test_instance(cls):
-    """An instance of ``cls`` set up for the generic checks.
+    """An instance of the estimator class ``cls`` set up for the generic checks.
 
-    Nets get a small default module, encryptors a key, and every randomized
-    estimator ``random_state=0`` (reproducible, as the checks need; a fixed
-    seed is not private).
-
-    Parameters
-    ----------
-    cls : type
-        A skpriv estimator class.
+    ``cls`` is a skpriv estimator class (a type, not an instance). Classes
+    whose defaults cannot be fitted as they are get the parameters the checks
+    need: nets get a small default module, encryptors a key, PATE and the
+    federated estimators small settings. Every randomized estimator gets
+    ``random_state=0`` (reproducible, as the checks need; a fixed seed is not
+    private).
 
     Returns
     -------
     estimator : estimator instance
+        An unfitted instance of ``cls``, ready for
+        :func:`parametrize_with_checks`.
+
+    See Also
+    --------
+    parametrize_with_checks : Run the checks on the instances.
+    skpriv.utils.all_estimators : Every public skpriv estimator class.
+
+    Examples
+    --------
+    >>> from skpriv.preprocessing import Masker
+    >>> from skpriv.utils.estimator_checks import make_test_instance
+    >>> make_test_instance(Masker)
+    Masker(fill_value=0.0, p=0.3, random_state=0, strategy='random')
     """
     factory = _TEST_INSTANCE_FACTORIES.get(cls.__name__)
     est = factory(cls) if factory is not None else cls()
@@ -192,15 +204,35 @@ def make_test_instance(cls):
 def expected_failed_checks(estimator):
     """The scikit-learn checks ``estimator`` is expected to fail, with reasons.
 
+    Each entry is a check whose assumption does not hold for a deliberate
+    design choice of the estimator (for instance, outputs that are strings, or
+    skorch's API), with the reason and, where it exists, the test that checks
+    the same property another way. Estimators with no expected failure get an
+    empty dict.
+
     Parameters
     ----------
     estimator : estimator instance
+        The skpriv estimator the checks run on; only its class is used.
 
     Returns
     -------
     failures : dict
         ``{check name: reason}``, the form scikit-learn's
         ``parametrize_with_checks(expected_failed_checks=...)`` takes.
+
+    See Also
+    --------
+    parametrize_with_checks : Marks these checks ``xfail``.
+    sklearn.utils.estimator_checks.parametrize_with_checks : The
+        scikit-learn decorator, which takes this dict.
+
+    Examples
+    --------
+    >>> from skpriv.ensemble import PATEClassifier
+    >>> from skpriv.utils.estimator_checks import expected_failed_checks
+    >>> "check_classifiers_classes" in expected_failed_checks(PATEClassifier())
+    True
     """
     return dict(_EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {}))
 
@@ -351,7 +383,47 @@ PRIVACY_CHECKS = (
 
 
 def privacy_checks(estimator):
-    """Yield ``(estimator, check)`` pairs of the privacy checks."""
+    """Yield ``(estimator, check)`` pairs of the privacy checks.
+
+    The privacy checks test what scikit-learn's checks cannot: that an invalid
+    ``epsilon`` fails before spending budget, that bounds read from the data
+    raise :class:`~skpriv.exceptions.PrivacyLeakWarning`, that an int seed
+    reproduces, that noise shrinks as epsilon grows, that ``fit`` leaves the
+    parameters unchanged and that a fit records a ``dp_event_`` of positive
+    epsilon.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The skpriv estimator to check, for instance from
+        :func:`make_test_instance`.
+
+    Yields
+    ------
+    estimator : estimator instance
+        The same ``estimator``.
+    check : callable
+        A check with the estimator's name bound; call ``check(estimator)``.
+
+    See Also
+    --------
+    parametrize_with_checks : These checks after scikit-learn's.
+
+    Examples
+    --------
+    >>> from skpriv.preprocessing import LaplaceNoise
+    >>> from skpriv.utils.estimator_checks import make_test_instance
+    >>> from skpriv.utils.estimator_checks import privacy_checks
+    >>> estimator = make_test_instance(LaplaceNoise)
+    >>> for est, check in privacy_checks(estimator):
+    ...     print(check.func.__name__)
+    check_no_budget_on_invalid_params
+    check_leak_warning_bounds_from_data
+    check_reproducible_with_int_seed
+    check_noise_shrinks_with_epsilon
+    check_params_unchanged_by_fit
+    check_records_dp_event
+    """
     name = type(estimator).__name__
     for check in PRIVACY_CHECKS:
         yield estimator, partial(check, name)
@@ -366,17 +438,42 @@ def _check_id(obj):
 
 
 def parametrize_with_checks(estimators):
-    """pytest decorator: scikit-learn's checks and the privacy checks.
+    """Pytest decorator running scikit-learn's checks and the privacy checks.
+
+    For each estimator it parametrizes the test with every check of
+    scikit-learn's ``estimator_checks_generator`` (legacy checks included),
+    then with skpriv's :func:`privacy_checks`. Test ids name the estimator
+    class and the check.
 
     Parameters
     ----------
     estimators : list of estimator instances
+        The estimators to check, for instance built by
+        :func:`make_test_instance`.
 
     Returns
     -------
     decorator : pytest.mark.parametrize
         Parametrizes ``(estimator, check)``; expected failures from
         :func:`expected_failed_checks` are marked ``xfail`` with their reason.
+
+    See Also
+    --------
+    make_test_instance : Build an instance of a class for the checks.
+    privacy_checks : The privacy checks alone.
+    sklearn.utils.estimator_checks.parametrize_with_checks : The
+        scikit-learn checks alone.
+
+    Examples
+    --------
+    >>> from skpriv.preprocessing import LaplaceNoise
+    >>> from skpriv.utils.estimator_checks import (
+    ...     make_test_instance,
+    ...     parametrize_with_checks,
+    ... )
+    >>> @parametrize_with_checks([make_test_instance(LaplaceNoise)])
+    ... def test_skpriv_compatible_estimator(estimator, check):
+    ...     check(estimator)
     """
     import pytest
 
