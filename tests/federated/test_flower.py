@@ -57,10 +57,10 @@ def test_client_and_strategy_without_a_network():
 def test_simulation_engine_matches_in_process():
     X, y = _data()
     clients = np.arange(len(y)) % 4
-    fed = FederatedClassifier(n_rounds=5, random_state=0)
+    fed = FederatedClassifier(n_rounds=3, random_state=0)
     local = fed.fit(X, y, clients=clients).score(X, y)
     sim = flower.run_simulation(fed, X, y, clients=clients)
-    assert sim.n_rounds_ == 5 and len(sim.history_) == 5
+    assert sim.n_rounds_ == 3 and len(sim.history_) == 3
     assert abs(sim.score(X, y) - local) < 0.03
     assert sim.history_[-1]["score"] == pytest.approx(sim.score(X, y), abs=1e-9)
 
@@ -75,7 +75,7 @@ _SERVER = """
 import json, sys
 from skpriv.federated import FederatedClassifier
 from skpriv.federated import flower
-fed = FederatedClassifier(n_rounds=5, random_state=0)
+fed = FederatedClassifier(n_rounds=3, random_state=0)
 est = flower.start_server(fed, n_features=8, n_clients=3, classes=[0, 1, 2],
                           server_address="127.0.0.1:{port}")
 import numpy as np
@@ -98,7 +98,7 @@ X, y = make_classification(n_samples=1200, n_features=8, n_informative=5,
                            n_classes=3, random_state=0)
 X = StandardScaler().fit_transform(X)
 rows = np.arange(len(y)) % 3 == {k}   # this machine's rows only
-fed = FederatedClassifier(n_rounds=5, random_state=0)
+fed = FederatedClassifier(n_rounds=3, random_state=0)
 flower.start_client(fed, X[rows], y[rows], classes=[0, 1, 2],
                     server_address="127.0.0.1:{port}", seed={k})
 """
@@ -134,9 +134,9 @@ def test_server_and_clients_as_separate_processes(tmp_path):
     result = json.loads(line[0][len("RESULT ") :])
     X, y = _data()
     local = (
-        FederatedClassifier(n_rounds=5, random_state=0)
+        FederatedClassifier(n_rounds=3, random_state=0)
         .fit(X, y, clients=np.arange(len(y)) % 3)
         .score(X, y)
     )
-    assert result["rounds"] == 5
+    assert result["rounds"] == 3
     assert abs(result["score"] - local) < 0.03
