@@ -16,7 +16,7 @@ _STD_STYLES = ("errorbar", "fill_between", None)
 def _check_matplotlib(caller: str):
     try:
         import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is in every extra
+    except ImportError as exc:
         raise ImportError(
             f"{caller} needs matplotlib: pip install 'skpriv[docs]' or "
             f"pip install matplotlib."
@@ -389,6 +389,8 @@ class PrivacyUtilityDisplay:
         display : PrivacyUtilityDisplay
             The display, already plotted.
         """
+        # Fail before the (long) cross-validation when plotting cannot work.
+        _check_matplotlib(f"{cls.__name__}.from_estimator")
         if not hasattr(estimator, "fit") or not hasattr(estimator, "get_params"):
             raise TypeError(
                 f"estimator must be a scikit-learn estimator; got {estimator!r}."

@@ -270,3 +270,20 @@ def test_public_api():
     import skpriv.display
 
     assert skpriv.display.__all__ == ["PrivacyUtilityDisplay"]
+
+
+def test_missing_matplotlib_fails_before_any_fit(data, monkeypatch):
+    X, y = data
+    fitted = []
+
+    class Spy(NoisyCentroid):
+        def _fit(self, X, y, rng):
+            fitted.append(1)
+            return super()._fit(X, y, rng)
+
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match="needs matplotlib: pip install"):
+        PrivacyUtilityDisplay.from_estimator(Spy(), X, y, epsilons=[1.0], cv=2)
+    assert not fitted
+    with pytest.raises(ImportError, match="PrivacyUtilityDisplay.plot needs"):
+        PrivacyUtilityDisplay(epsilons=[1.0], scores=[0.5]).plot()
