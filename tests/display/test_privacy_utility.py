@@ -287,3 +287,24 @@ def test_missing_matplotlib_fails_before_any_fit(data, monkeypatch):
     assert not fitted
     with pytest.raises(ImportError, match="PrivacyUtilityDisplay.plot needs"):
         PrivacyUtilityDisplay(epsilons=[1.0], scores=[0.5]).plot()
+
+
+def test_from_estimator_dataframe_and_groups(data):
+    pd = pytest.importorskip("pandas")
+    from sklearn.model_selection import GroupKFold
+
+    X, y = data
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    groups = np.arange(len(y)) % 4
+    disp = PrivacyUtilityDisplay.from_estimator(
+        NoisyCentroid(),
+        frame,
+        y,
+        epsilons=[1.0, 10.0],
+        groups=groups,
+        cv=GroupKFold(n_splits=4),
+        n_repeats=2,
+        random_state=0,
+    )
+    assert disp.scores.shape == (2, 8)
+    assert np.all((disp.scores >= 0) & (disp.scores <= 1))
