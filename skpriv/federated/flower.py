@@ -42,6 +42,8 @@ __all__ = [
     "SkprivClient",
     "fitted_estimator",
     "make_client",
+    "make_client_app",
+    "make_server_app",
     "make_strategy",
     "run_simulation",
     "start_client",
@@ -210,7 +212,7 @@ class _Recorder(Strategy):
         return self.strategy.evaluate(server_round, parameters)
 
 
-def make_strategy(estimator, *, n_features, n_clients, classes=None):
+def make_strategy(estimator, *, n_features, n_clients, classes=None, _secagg_ok=False):
     """The Flower server strategy for ``estimator``'s configuration.
 
     Parameters
@@ -237,12 +239,11 @@ def make_strategy(estimator, *, n_features, n_clients, classes=None):
     )
 
     _check_config(estimator)
-    if estimator.secure_aggregation:
+    if estimator.secure_aggregation and not _secagg_ok:
         raise ValueError(
-            "secure_aggregation=True is not available on the Flower backend of "
-            "this release: use Flower's SecAgg+ workflow (flwr.server.workflow."
-            "SecAggPlusWorkflow with flwr.client.mod.secaggplus_mod) in your "
-            "ServerApp, or the in-process simulation."
+            "secure_aggregation=True needs Flower's SecAgg+ workflow, which runs "
+            "in a ServerApp: use make_server_app / make_client_app (or "
+            "run_simulation), not start_server's legacy gRPC server."
         )
     adapter, model, _ = _structure(
         estimator, n_features, classes, check_random_state(estimator.random_state)
@@ -317,6 +318,86 @@ def fitted_estimator(strategy):
     return fed
 
 
+def make_server_app(estimator, *, n_features, n_clients, classes=None):
+    """A Flower ``ServerApp`` for ``estimator`` and the strategy it drives.
+
+    With ``secure_aggregation=True`` the fit rounds run Flower's SecAgg+
+    workflow (``SecAggPlusWorkflow``: clients upload masked, quantized
+    ``[w, w * params]``), with each client sharing its keys among
+    ``min(n_clients - 1, 2 ceil(log2 n_clients) + 2)`` neighbours and a strict
+    majority of them needed to reconstruct; parameters are clipped to
+    ``[-64, 64]`` and quantized to 2**22 levels (resolution ~3e-5) there.
+
+    Returns
+    -------
+    server_app : flwr.server.ServerApp
+    strategy : flwr.server.strategy.Strategy
+        Pass it to :func:`fitted_estimator` once the run is over.
+    """
+    import math
+
+    from flwr.server import LegacyContext, ServerApp, ServerAppComponents, ServerConfig
+
+    strategy = make_strategy(
+        estimator,
+        n_features=n_features,
+        n_clients=n_clients,
+        classes=classes,
+        _secagg_ok=True,
+    )
+    config = ServerConfig(num_rounds=int(estimator.n_rounds))
+    if not estimator.secure_aggregation:
+
+        def server_fn(context):
+            return ServerAppComponents(strategy=strategy, config=config)
+
+        return ServerApp(server_fn=server_fn), strategy
+    if n_clients < 3:
+        raise ValueError(
+            f"secure_aggregation=True needs at least 3 clients; got {n_clients}."
+        )
+    from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
+
+    k = int(min(n_clients - 1, 2 * math.ceil(math.log2(n_clients)) + 2))
+    app = ServerApp()
+
+    @app.main()
+    def main(grid, context):
+        legacy = LegacyContext(context=context, config=config, strategy=strategy)
+        workflow = DefaultWorkflow(
+            fit_workflow=SecAggPlusWorkflow(
+                num_shares=k + 1,
+                reconstruction_threshold=k // 2 + 1,
+                clipping_range=64.0,
+                max_weight=float(2**20),
+            )
+        )
+        workflow(grid, legacy)
+
+    return app, strategy
+
+
+def make_client_app(estimator, load_data, *, classes=None):
+    """A Flower ``ClientApp`` whose clients train on ``load_data(context)``.
+
+    ``load_data(context) -> (X, y)`` (or ``(X, y, seed)``) returns the rows
+    of the node running the app (e.g. from ``context.node_config``). Adds
+    Flower's ``secaggplus_mod`` when ``secure_aggregation=True``.
+    """
+    from flwr.client import ClientApp
+    from flwr.client.mod import secaggplus_mod
+
+    _check_config(estimator)
+
+    def client_fn(context):
+        X, y, *rest = load_data(context)
+        seed = rest[0] if rest else None
+        return make_client(estimator, X, y, classes=classes, seed=seed)
+
+    mods = [secaggplus_mod] if estimator.secure_aggregation else []
+    return ClientApp(client_fn=client_fn, mods=mods)
+
+
 def start_server(
     estimator, *, n_features, n_clients, classes=None, server_address="0.0.0.0:8080"
 ):
@@ -372,8 +453,6 @@ def run_simulation(estimator, X, y, clients=None, *, backend_config=None):
     -------
     estimator : fitted clone of ``estimator``
     """
-    from flwr.client import ClientApp
-    from flwr.server import ServerApp, ServerAppComponents, ServerConfig
     from flwr.simulation import run_simulation as _run_simulation
 
     _check_config(estimator)
@@ -386,25 +465,19 @@ def run_simulation(estimator, X, y, clients=None, *, backend_config=None):
         if hasattr(estimator, "predict_proba") or _is_clf(estimator)
         else None
     )
-    strategy = make_strategy(
+    server_app, strategy = make_server_app(
         estimator, n_features=X.shape[1], n_clients=len(parts), classes=classes
     )
     seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=len(parts))]
-    data = [(X[p], y[p]) for p in parts]
+    data = [(X[p], y[p], seed) for p, seed in zip(parts, seeds)]
 
-    def client_fn(context):
-        k = int(context.node_config["partition-id"])
-        Xk, yk = data[k]
-        return make_client(estimator, Xk, yk, classes=classes, seed=seeds[k])
+    def load_data(context):
+        return data[int(context.node_config["partition-id"])]
 
-    def server_fn(context):
-        return ServerAppComponents(
-            strategy=strategy, config=ServerConfig(num_rounds=int(estimator.n_rounds))
-        )
-
+    client_app = make_client_app(estimator, load_data, classes=classes)
     _run_simulation(
-        server_app=ServerApp(server_fn=server_fn),
-        client_app=ClientApp(client_fn=client_fn),
+        server_app=server_app,
+        client_app=client_app,
         num_supernodes=len(parts),
         backend_config=backend_config
         or {"client_resources": {"num_cpus": 1, "num_gpus": 0.0}},

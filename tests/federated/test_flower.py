@@ -54,15 +54,22 @@ def test_client_and_strategy_without_a_network():
 
 
 @pytest.mark.slow
-def test_simulation_engine_matches_in_process():
+def test_simulation_engine_with_secagg_plus_matches_in_process():
+    # Flower's simulation engine (Ray), with Flower's SecAgg+ workflow on the
+    # server and secaggplus_mod on the clients; the plain FedAvg path runs on
+    # real processes below.
     X, y = _data()
     clients = np.arange(len(y)) % 4
-    fed = FederatedClassifier(n_rounds=3, random_state=0)
+    fed = FederatedClassifier(n_rounds=3, secure_aggregation=True, random_state=0)
     local = fed.fit(X, y, clients=clients).score(X, y)
     sim = flower.run_simulation(fed, X, y, clients=clients)
     assert sim.n_rounds_ == 3 and len(sim.history_) == 3
     assert abs(sim.score(X, y) - local) < 0.03
     assert sim.history_[-1]["score"] == pytest.approx(sim.score(X, y), abs=1e-9)
+    app, strategy = flower.make_server_app(
+        fed, n_features=8, n_clients=4, classes=[0, 1, 2]
+    )
+    assert strategy is not None and app is not None
 
 
 def _free_port():
