@@ -3,18 +3,27 @@
 The same estimator configuration (a :class:`~skpriv.federated.FederatedClassifier`
 or :class:`~skpriv.federated.FederatedRegressor`, unfitted) drives both sides:
 
-- on each data holder, :func:`make_client` (or :func:`start_client`) wraps the
-  local rows in a Flower ``NumPyClient`` that trains the inner estimator with
-  the same parameter adapter as the in-process simulation;
-- on the server, :func:`make_strategy` (or :func:`start_server`) builds the
-  Flower strategy: ``FedAvg`` / ``FedAdam`` / ``FedYogi``, wrapped in Flower's
-  ``DifferentialPrivacyServerSideFixedClipping`` when client-level DP is on.
-  :func:`start_server` returns the fitted estimator, usable like one fitted
+- on each data holder, :func:`make_client_app` (a Flower ``ClientApp``),
+  :func:`make_client` or :func:`start_client` wrap the local rows in a Flower
+  ``NumPyClient`` that trains the inner estimator with the same parameter
+  adapter as the in-process simulation;
+- on the server, :func:`make_server_app` (a Flower ``ServerApp``),
+  :func:`make_strategy` or :func:`start_server` build the Flower strategy:
+  ``FedAvg`` / ``FedAdam`` / ``FedYogi``, wrapped in Flower's
+  ``DifferentialPrivacyServerSideFixedClipping`` when client-level DP is on,
+  and run through Flower's SecAgg+ workflow (with ``secaggplus_mod`` on the
+  clients) when ``secure_aggregation=True``. :func:`fitted_estimator` turns
+  the finished strategy into a fitted estimator, usable like one fitted
   in-process.
 
 :func:`run_simulation` runs a whole federation with Flower's simulation
 engine (Ray) from ``X, y, clients`` as in ``fit``. Needs the ``federated``
 extra: ``pip install "skpriv[federated]"``.
+
+Differences from the in-process simulation: Flower samples a fixed number of
+clients per round (the privacy accounting assumes Poisson sampling, exact
+only for ``client_fraction=1``), and Flower's SecAgg+ clips parameters to
+``[-64, 64]`` before quantizing.
 """
 
 import copy

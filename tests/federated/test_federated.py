@@ -442,3 +442,20 @@ def test_vectorized_sgd_matches_partial_fit(est, target, atol):
         adapter.train_many(clone(glob).set_params(penalty="l1"), jobs, classes, 1, 0.0)
         is None
     )
+
+
+def test_flower_module_names_the_extra_when_flwr_is_missing():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['flwr'] = None\n"
+        "try:\n"
+        "    import skpriv.federated.flower\n"
+        "except ImportError as exc:\n"
+        "    assert 'skpriv[federated]' in str(exc), exc\n"
+        "else:\n"
+        "    raise SystemExit('no ImportError')\n"
+        "import skpriv.federated  # the core package never needs flwr\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
