@@ -484,13 +484,21 @@ def run_simulation(estimator, X, y, clients=None, *, backend_config=None):
         return data[int(context.node_config["partition-id"])]
 
     client_app = make_client_app(estimator, load_data, classes=classes)
-    _run_simulation(
-        server_app=server_app,
-        client_app=client_app,
-        num_supernodes=len(parts),
-        backend_config=backend_config
-        or {"client_resources": {"num_cpus": 1, "num_gpus": 0.0}},
-    )
+    import builtins
+
+    # Ray's tqdm support replaces builtins.print in the driver process; put
+    # it back so that the caller's process is left as it was.
+    original_print = builtins.print
+    try:
+        _run_simulation(
+            server_app=server_app,
+            client_app=client_app,
+            num_supernodes=len(parts),
+            backend_config=backend_config
+            or {"client_resources": {"num_cpus": 1, "num_gpus": 0.0}},
+        )
+    finally:
+        builtins.print = original_print
     return fitted_estimator(strategy)
 
 

@@ -62,7 +62,11 @@ def test_simulation_engine_with_secagg_plus_matches_in_process():
     clients = np.arange(len(y)) % 4
     fed = FederatedClassifier(n_rounds=3, secure_aggregation=True, random_state=0)
     local = fed.fit(X, y, clients=clients).score(X, y)
+    import builtins
+
+    before = builtins.print
     sim = flower.run_simulation(fed, X, y, clients=clients)
+    assert builtins.print is before  # Ray's print patch is undone
     assert sim.n_rounds_ == 3 and len(sim.history_) == 3
     assert abs(sim.score(X, y) - local) < 0.03
     assert sim.history_[-1]["score"] == pytest.approx(sim.score(X, y), abs=1e-9)
