@@ -22,7 +22,10 @@ __all__ = [
 class MembershipInferenceResult:
     """What :func:`membership_inference` found.
 
-    Attributes
+    A frozen dataclass returned by :func:`membership_inference`; each
+    parameter is stored as a read-only attribute of the same name.
+
+    Parameters
     ----------
     auc : float
         Area under the ROC curve of the attack (0.5: no better than chance).
@@ -36,6 +39,24 @@ class MembershipInferenceResult:
         True and false positive rates at that threshold.
     n_members, n_nonmembers : int
         Sizes of the two groups.
+
+    See Also
+    --------
+    membership_inference : The attack that returns it.
+    CanaryAuditResult : What :func:`canary_audit` returns.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from skpriv.audit import membership_inference
+    >>> X, y = make_classification(n_samples=200, flip_y=0.2, random_state=0)
+    >>> tree = DecisionTreeClassifier(random_state=0).fit(X[:100], y[:100])
+    >>> res = membership_inference(tree, X[:100], y[:100], X[100:], y[100:])
+    >>> res.n_members, res.n_nonmembers
+    (100, 100)
+    >>> 0.5 < res.auc <= 1
+    True
     """
 
     auc: float
@@ -176,7 +197,10 @@ def membership_inference(
 class CanaryAuditResult:
     """What :func:`canary_audit` found.
 
-    Attributes
+    A frozen dataclass returned by :func:`canary_audit`; each parameter is
+    stored as a read-only attribute of the same name.
+
+    Parameters
     ----------
     epsilon_lower_bound : float
         Epsilon that the training algorithm must at least spend, at the
@@ -189,6 +213,21 @@ class CanaryAuditResult:
         Canaries, each included with probability 1/2.
     n_included : int
         Canaries actually included in the training run.
+
+    See Also
+    --------
+    canary_audit : The audit that returns it.
+    one_run_epsilon_lower_bound : The bound computed from ``n_correct``.
+    MembershipInferenceResult : What :func:`membership_inference` returns.
+
+    Examples
+    --------
+    >>> from skpriv.audit import CanaryAuditResult, one_run_epsilon_lower_bound
+    >>> eps = one_run_epsilon_lower_bound(40, 40, n_canaries=200)
+    >>> res = CanaryAuditResult(epsilon_lower_bound=eps, n_correct=40,
+    ...                         n_guesses=40, n_canaries=200, n_included=97)
+    >>> round(res.epsilon_lower_bound, 2)
+    2.55
     """
 
     epsilon_lower_bound: float
@@ -246,6 +285,8 @@ def canary_audit(
     Returns
     -------
     result : CanaryAuditResult
+        The epsilon lower bound, the number of correct guesses and of
+        guesses, and how many canaries were included.
 
     See Also
     --------

@@ -14,13 +14,20 @@ _SCORES = ("loss", "confidence", "margin")
 def example_scores(estimator, X, y, score="loss"):
     """Membership scores of a fitted estimator: higher means "more member".
 
+    A model tends to fit its training rows better than unseen ones, so a
+    row's loss (or the confidence in its true label) hints at whether it was
+    trained on. These per-example scores are what :func:`membership_inference`
+    thresholds and what :func:`canary_audit` ranks.
+
     Parameters
     ----------
     estimator : fitted estimator
         Classifier with ``predict_proba`` (or ``decision_function`` for
         ``"margin"``), or a regressor.
     X : array-like of shape (n_samples, n_features)
+        Examples to score.
     y : array-like of shape (n_samples,)
+        Their true labels (classifiers: labels seen in fit) or targets.
     score : {"loss", "confidence", "margin"} or callable, default="loss"
         ``"loss"``: minus the cross-entropy (classifiers) or squared error
         (regressors) of each example; ``"confidence"``: the predicted
@@ -31,6 +38,27 @@ def example_scores(estimator, X, y, score="loss"):
     Returns
     -------
     scores : ndarray of shape (n_samples,)
+        One score per example, as float64; higher means more likely a
+        training member.
+
+    See Also
+    --------
+    membership_inference : Threshold attack built on these scores.
+    canary_audit : One-run audit that ranks canaries by these scores.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skpriv.audit import example_scores
+    >>> X, y = make_classification(n_samples=20, n_features=4, random_state=0)
+    >>> clf = LogisticRegression().fit(X, y)
+    >>> scores = example_scores(clf, X, y)
+    >>> scores.shape, bool((scores <= 0).all())
+    ((20,), True)
+    >>> proba = example_scores(clf, X, y, score="confidence")
+    >>> bool(((proba >= 0) & (proba <= 1)).all())
+    True
     """
     if callable(score):
         return np.asarray(score(estimator, X, y), dtype=np.float64)
@@ -94,20 +122,41 @@ def one_run_epsilon_lower_bound(
 
     Parameters
     ----------
-    n_correct, n_guesses : int
+    n_correct : int
+        Number of correct inclusion guesses, ``v``.
+    n_guesses : int
+        Number of guesses made, ``r`` (at least 1 and at least
+        ``n_correct``).
     n_canaries : int
+        Number of canaries, ``m``; it only enters through the ``2 m delta``
+        allowance.
     delta : float, default=0.0
+        The delta of the ``(epsilon, delta)`` guarantee being tested.
     confidence : float, default=0.95
+        Confidence of the bound, in (0, 1).
 
     Returns
     -------
     epsilon_lower_bound : float
         ``0.0`` when nothing can be rejected.
 
+    See Also
+    --------
+    canary_audit : Runs the audit and calls this function.
+    membership_inference : Heuristic bound from a model already trained.
+
     References
     ----------
     .. [1] T. Steinke, M. Nasr, M. Jagielski, "Privacy auditing with one (1)
        training run", NeurIPS 2023.
+
+    Examples
+    --------
+    >>> from skpriv.audit import one_run_epsilon_lower_bound
+    >>> round(one_run_epsilon_lower_bound(18, 20, n_canaries=100), 2)
+    0.93
+    >>> one_run_epsilon_lower_bound(10, 20, n_canaries=100)
+    0.0
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1); got {confidence!r}.")

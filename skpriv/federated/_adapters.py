@@ -29,6 +29,9 @@ class ParameterAdapter:
     Subclass it and register the subclass with :func:`register_adapter` to
     federate an estimator skpriv does not know. Weights are lists of numpy
     arrays in a fixed order; the aggregator only ever sees them flattened.
+    Subclasses implement :meth:`initialize`, :meth:`get_weights`,
+    :meth:`set_weights` and :meth:`local_fit`; :meth:`update_state` and
+    :meth:`prepare_X` have defaults that do nothing.
 
     Attributes
     ----------
@@ -37,6 +40,43 @@ class ParameterAdapter:
     encode_labels : bool
         Whether the inner estimator is trained on integer label codes
         ``0..n_classes-1`` (True, e.g. torch nets) or on the original labels.
+
+    See Also
+    --------
+    register_adapter : Make an adapter the one used for an estimator type.
+    FederatedClassifier : Federated averaging of a classifier.
+    FederatedRegressor : Federated averaging of a regressor.
+
+    Examples
+    --------
+    An adapter for a ``Ridge`` subclass, whose local training is a refit on
+    the client's rows (so federated averaging averages the clients' models):
+
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn.linear_model import Ridge
+    >>> from skpriv.federated import (FederatedRegressor, ParameterAdapter,
+    ...                               register_adapter)
+    >>> class RidgeAdapter(ParameterAdapter):
+    ...     def initialize(self, estimator, n_features, classes, rng):
+    ...         return estimator.fit(np.zeros((2, n_features)), [0.0, 0.0])
+    ...     def get_weights(self, estimator):
+    ...         return [estimator.coef_.copy(), np.atleast_1d(estimator.intercept_)]
+    ...     def set_weights(self, estimator, weights):
+    ...         estimator.coef_, estimator.intercept_ = weights[0], weights[1][0]
+    ...     def local_fit(self, estimator, X, y, *, classes, epochs, seed,
+    ...                   proximal_mu):
+    ...         estimator.fit(X, y)
+    ...         return {}
+    >>> class MyRidge(Ridge):
+    ...     pass
+    >>> register_adapter(MyRidge, RidgeAdapter)
+    >>> X, y = make_regression(n_samples=60, n_features=3, noise=1.0,
+    ...                        random_state=0)
+    >>> fed = FederatedRegressor(MyRidge(), n_rounds=2, n_clients=3,
+    ...                          random_state=0).fit(X, y)
+    >>> fed.score(X, y) > 0.9
+    True
     """
 
     supports_proximal = False
@@ -47,15 +87,52 @@ class ParameterAdapter:
 
         Must not look at training data: the structure comes from the number
         of features and the classes (public), the weights from ``rng``.
+
+        Parameters
+        ----------
+        estimator : estimator object
+            An unfitted clone of the inner estimator, modified in place.
+        n_features : int
+            Number of features.
+        classes : ndarray of shape (n_classes,) or None
+            All class labels of the federation (their integer codes when
+            ``encode_labels`` is True); ``None`` for regressors.
+        rng : numpy.random.Generator
+            The federation's random generator, for the initial weights.
+
+        Returns
+        -------
+        estimator : estimator object
+            ``estimator``, with its structure fixed and the initial global
+            weights set.
         """
         raise NotImplementedError
 
     def get_weights(self, estimator) -> list:
-        """The trainable parameters, as a list of arrays (copies)."""
+        """The trainable parameters, as a list of arrays (copies).
+
+        Parameters
+        ----------
+        estimator : estimator object
+            An estimator prepared by :meth:`initialize`.
+
+        Returns
+        -------
+        weights : list of ndarray
+            Its trainable parameters, always in the same order and shapes.
+        """
         raise NotImplementedError
 
     def set_weights(self, estimator, weights) -> None:
-        """Set the trainable parameters from a list of arrays."""
+        """Set the trainable parameters from a list of arrays.
+
+        Parameters
+        ----------
+        estimator : estimator object
+            An estimator prepared by :meth:`initialize`, modified in place.
+        weights : list of ndarray
+            Parameters in the order and shapes of :meth:`get_weights`.
+        """
         raise NotImplementedError
 
     def local_fit(self, estimator, X, y, *, classes, epochs, seed, proximal_mu):
@@ -63,14 +140,65 @@ class ParameterAdapter:
 
         Returns a dict of auxiliary statistics (may be empty) that
         :meth:`update_state` aggregates, e.g. a step counter.
+
+        Parameters
+        ----------
+        estimator : estimator object
+            A copy of the global model, trained in place.
+        X : array-like of shape (n_samples, n_features)
+            The client's rows, as returned by :meth:`prepare_X`.
+        y : ndarray of shape (n_samples,)
+            Their labels (integer codes when ``encode_labels`` is True) or
+            targets.
+        classes : ndarray of shape (n_classes,) or None
+            All class labels of the federation, as in :meth:`initialize`;
+            a client may lack some of them. ``None`` for regressors.
+        epochs : int
+            Number of local epochs (``local_epochs`` of the federation).
+        seed : int
+            Seed of this client's local training in this round.
+        proximal_mu : float
+            FedProx's proximal coefficient; adapters that do not support it
+            (``supports_proximal=False``) can ignore it, as the estimator
+            rejects ``proximal_mu > 0`` for them.
+
+        Returns
+        -------
+        aux : dict
+            Auxiliary statistics for :meth:`update_state` (may be empty).
         """
         raise NotImplementedError
 
     def update_state(self, estimator, aux, weights) -> None:
-        """Update non-trainable global state from the clients' ``aux`` dicts."""
+        """Update non-trainable global state from the clients' ``aux`` dicts.
+
+        The default does nothing.
+
+        Parameters
+        ----------
+        estimator : estimator object
+            The global model, after the round's aggregated weights were set.
+        aux : list of dict
+            What :meth:`local_fit` returned for each client of the round.
+        weights : ndarray of shape (n_clients,)
+            The clients' aggregation weights (their row counts, or ones
+            with client-level DP).
+        """
 
     def prepare_X(self, X):
-        """Convert ``X`` to what the inner estimator expects (dtype)."""
+        """Convert ``X`` to what the inner estimator expects (dtype).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Validated float64 rows.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The rows as the inner estimator takes them; the default returns
+            ``X`` unchanged.
+        """
         return X
 
 
@@ -273,12 +401,24 @@ _REGISTRY: list = []
 def register_adapter(estimator_type, adapter):
     """Register ``adapter`` for estimators of ``estimator_type``.
 
+    Federated estimators look up the adapter of their inner estimator among
+    the registered ones first, the most recently registered first, then
+    among skpriv's built-in adapters (scikit-learn linear models and MLPs,
+    skorch nets). Registering for a type skpriv already supports overrides
+    the built-in adapter.
+
     Parameters
     ----------
     estimator_type : type or callable
         A class (subclasses match too), or a predicate ``f(estimator) -> bool``.
     adapter : ParameterAdapter or type
-        An adapter instance, or a subclass of :class:`ParameterAdapter`.
+        An adapter instance, or a subclass of :class:`ParameterAdapter`
+        (instantiated without arguments).
+
+    See Also
+    --------
+    ParameterAdapter : The interface an adapter implements.
+    FederatedClassifier : Federated averaging of a classifier.
 
     Examples
     --------

@@ -149,13 +149,13 @@ _NOTES = """Each round, every client is included with probability
     random_state=PARAM_DOCS["random_state"],
 )
 class FederatedClassifier(ClassifierMixin, BaseFederated):
-    __doc__ = f"""Federated averaging of a classifier, with client-level DP and
-    secure aggregation.
+    __doc__ = f"""Federated averaging of a classifier, with client-level DP.
 
     Rows belong to clients (``fit(X, y, clients=ids)``, or simulated
     clients); each round, sampled clients train a copy of ``estimator`` on
     their own rows starting from the global model, and the server averages
-    their updates. Classes are taken from the whole ``y``, so clients that
+    their updates, optionally under secure aggregation so that it only
+    learns their sum. Classes are taken from the whole ``y``, so clients that
     lack some classes still train on the full label set.
 
     Parameters
@@ -273,6 +273,7 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
         Returns
         -------
         self : FederatedClassifier
+            The fitted estimator.
         """
         return self._privacy_fit(X, y, clients=clients)
 
@@ -310,10 +311,12 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
         y : ndarray of shape (n_samples,)
+            Predicted class labels, from ``classes_``.
         """
         self._check_fitted()
         X = validate_data(self, X, reset=False, dtype=np.float64)
@@ -376,13 +379,13 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
 
 @inject_docstring(delta=PARAM_DOCS["delta"], random_state=PARAM_DOCS["random_state"])
 class FederatedRegressor(RegressorMixin, BaseFederated):
-    __doc__ = f"""Federated averaging of a regressor, with client-level DP and
-    secure aggregation.
+    __doc__ = f"""Federated averaging of a regressor, with client-level DP.
 
     Rows belong to clients (``fit(X, y, clients=ids)``, or simulated
     clients); each round, sampled clients train a copy of ``estimator`` on
     their own rows starting from the global model, and the server averages
-    their updates.
+    their updates, optionally under secure aggregation so that it only
+    learns their sum.
 
     Parameters
     ----------
@@ -490,6 +493,7 @@ class FederatedRegressor(RegressorMixin, BaseFederated):
         Returns
         -------
         self : FederatedRegressor
+            The fitted estimator.
         """
         return self._privacy_fit(X, y, clients=clients)
 
@@ -498,15 +502,17 @@ class FederatedRegressor(RegressorMixin, BaseFederated):
         return self._federate(X, y.astype(np.float64), clients, rng, None)
 
     def predict(self, X):
-        """Targets predicted by the global model.
+        """Predict targets with the global model.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
         y : ndarray of shape (n_samples,)
+            Predicted targets.
         """
         self._check_fitted()
         X = validate_data(self, X, reset=False, dtype=np.float64)

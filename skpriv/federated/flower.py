@@ -92,6 +92,13 @@ def _structure(estimator, n_features, classes, seed):
 class SkprivClient(NumPyClient):
     """A Flower client that trains the inner estimator on local rows.
 
+    A Flower ``NumPyClient``: each fit round it sets the global weights
+    sent by the server, trains a copy of the inner estimator for
+    ``estimator.local_epochs`` epochs on its rows with the same parameter
+    adapter as the in-process simulation, and sends the new weights back;
+    each evaluate round it reports the global model's score on its rows.
+    :func:`make_client` returns it as a Flower ``Client``.
+
     Parameters
     ----------
     estimator : FederatedClassifier or FederatedRegressor
@@ -102,6 +109,27 @@ class SkprivClient(NumPyClient):
         All class labels of the federation (public), for classifiers.
     seed : int, default=None
         Seeds local training (shuffling); ``None`` draws fresh entropy.
+
+    See Also
+    --------
+    make_client : The same client as a Flower ``Client``.
+    make_client_app : A Flower ``ClientApp`` built on it.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from skpriv.federated import FederatedClassifier
+    >>> from skpriv.federated.flower import SkprivClient
+    >>> X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    >>> fed = FederatedClassifier(SGDClassifier(), random_state=0)
+    >>> client = SkprivClient(fed, X, y, classes=[0, 1], seed=0)
+    >>> weights = client.get_parameters(config={})
+    >>> [w.shape for w in weights]
+    [(1, 4), (1,)]
+    >>> new_weights, n_examples, metrics = client.fit(weights, config={})
+    >>> n_examples
+    40
     """
 
     def __init__(self, estimator, X, y, *, classes=None, seed=None):
@@ -135,9 +163,40 @@ class SkprivClient(NumPyClient):
         self.rng = check_random_state(seed)
 
     def get_parameters(self, config):
+        """The current weights of the client's copy of the inner model.
+
+        Parameters
+        ----------
+        config : dict
+            Configuration sent by the server (unused).
+
+        Returns
+        -------
+        parameters : list of ndarray
+            The trainable parameters, in the adapter's order.
+        """
         return self.adapter.get_weights(self.model)
 
     def fit(self, parameters, config):
+        """Train the global model on this client's rows.
+
+        Parameters
+        ----------
+        parameters : list of ndarray
+            The global weights sent by the server.
+        config : dict
+            Configuration sent by the server (unused).
+
+        Returns
+        -------
+        parameters : list of ndarray
+            The weights after ``local_epochs`` epochs of local training.
+        num_examples : int
+            The client's aggregation weight: its number of rows, or 1 with
+            client-level DP (the server then weighs clients equally).
+        metrics : dict
+            Empty.
+        """
         self.adapter.set_weights(self.model, parameters)
         local = copy.deepcopy(self.model)
         self.adapter.local_fit(
@@ -155,6 +214,25 @@ class SkprivClient(NumPyClient):
         return self.adapter.get_weights(local), n, {}
 
     def evaluate(self, parameters, config):
+        """Score the global model on this client's rows.
+
+        Parameters
+        ----------
+        parameters : list of ndarray
+            The global weights sent by the server.
+        config : dict
+            Configuration sent by the server (unused).
+
+        Returns
+        -------
+        loss : float
+            ``1 - score``.
+        num_examples : int
+            Number of rows of the client.
+        metrics : dict
+            ``{"score": score}``: accuracy for classifiers, the inner
+            estimator's ``score`` (R^2 for scikit-learn regressors) otherwise.
+        """
         self.adapter.set_weights(self.model, parameters)
         pred = self.model.predict(self.Xk)
         if self.classes is not None:
@@ -165,7 +243,48 @@ class SkprivClient(NumPyClient):
 
 
 def make_client(estimator, X, y, *, classes=None, seed=None):
-    """A Flower ``Client`` for this data holder's rows (see :class:`SkprivClient`)."""
+    """A Flower ``Client`` for this data holder's rows (see :class:`SkprivClient`).
+
+    Use it in a Flower ``client_fn``, or pass it to
+    ``flwr.client.start_client`` (as :func:`start_client` does).
+
+    Parameters
+    ----------
+    estimator : FederatedClassifier or FederatedRegressor
+        The (unfitted) configuration shared by the federation.
+    X : array-like of shape (n_samples, n_features)
+        This client's rows.
+    y : array-like of shape (n_samples,)
+        Their labels or targets.
+    classes : array-like, default=None
+        All class labels of the federation (public), for classifiers.
+    seed : int, default=None
+        Seeds local training (shuffling); ``None`` draws fresh entropy.
+
+    Returns
+    -------
+    client : flwr.client.Client
+        The :class:`SkprivClient`, converted with its ``to_client()``.
+
+    See Also
+    --------
+    SkprivClient : The ``NumPyClient`` behind it.
+    make_client_app : A Flower ``ClientApp`` making such clients.
+    start_client : Connect such a client to a Flower server.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from skpriv.federated import FederatedClassifier
+    >>> from skpriv.federated.flower import make_client
+    >>> X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    >>> fed = FederatedClassifier(SGDClassifier(), random_state=0)
+    >>> client = make_client(fed, X, y, classes=[0, 1], seed=0)
+    >>> from flwr.client import Client
+    >>> isinstance(client, Client)
+    True
+    """
     return SkprivClient(estimator, X, y, classes=classes, seed=seed).to_client()
 
 
@@ -224,6 +343,15 @@ class _Recorder(Strategy):
 def make_strategy(estimator, *, n_features, n_clients, classes=None, _secagg_ok=False):
     """The Flower server strategy for ``estimator``'s configuration.
 
+    ``FedAvg``, ``FedAdam`` or ``FedYogi`` following ``aggregation`` and
+    ``server_learning_rate``, starting from the adapter's initial weights
+    (drawn from ``estimator.random_state``) and sampling ``client_fraction``
+    of the ``n_clients`` clients per round. With client-level DP it is
+    wrapped in Flower's ``DifferentialPrivacyServerSideFixedClipping`` (the
+    noise multiplier calibrated from ``epsilon`` when given). The result
+    records the global parameters and per-round history for
+    :func:`fitted_estimator`.
+
     Parameters
     ----------
     estimator : FederatedClassifier or FederatedRegressor
@@ -234,11 +362,30 @@ def make_strategy(estimator, *, n_features, n_clients, classes=None, _secagg_ok=
         Number of clients the server waits for.
     classes : array-like, default=None
         All class labels (public), for classifiers.
+    _secagg_ok : bool, default=False
+        Internal: set by :func:`make_server_app`, whose SecAgg+ workflow
+        supports ``secure_aggregation=True``; otherwise that setting raises
+        a ``ValueError``.
 
     Returns
     -------
     strategy : flwr.server.strategy.Strategy
         Pass it to :func:`fitted_estimator` after the run to get the model.
+
+    See Also
+    --------
+    make_server_app : A Flower ``ServerApp`` driving this strategy.
+    start_server : Run a legacy gRPC server with this strategy.
+    fitted_estimator : The fitted estimator once the run is over.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from skpriv.federated import FederatedClassifier
+    >>> from skpriv.federated.flower import make_strategy
+    >>> fed = FederatedClassifier(SGDClassifier(), n_rounds=3, random_state=0)
+    >>> make_strategy(fed, n_features=4, n_clients=5, classes=[0, 1])
+    skpriv(FedAvg(accept_failures=True))
     """
     from flwr.server.strategy import (
         DifferentialPrivacyServerSideFixedClipping,
@@ -302,6 +449,41 @@ def fitted_estimator(strategy):
     evaluation score of each round and its ``dp_event_`` the client-level
     DP event (for Flower's fixed-size client sampling the Poisson-sampling
     accounting is an approximation unless ``client_fraction=1``).
+
+    Parameters
+    ----------
+    strategy : flwr.server.strategy.Strategy
+        A strategy returned by :func:`make_strategy` or
+        :func:`make_server_app`, after (part of) a Flower run.
+
+    Returns
+    -------
+    estimator : FederatedClassifier or FederatedRegressor
+        A fitted clone of the configuration, holding the last global
+        parameters in ``estimator_``.
+
+    See Also
+    --------
+    make_strategy : Make the strategy.
+    run_simulation : Simulate a federation and return the fitted estimator.
+
+    Examples
+    --------
+    Here the strategy has only set up its initial parameters, as a server
+    does before the first round; after a real run the estimator holds the
+    trained global model.
+
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from skpriv.federated import FederatedClassifier
+    >>> from skpriv.federated.flower import fitted_estimator, make_strategy
+    >>> X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    >>> fed = FederatedClassifier(SGDClassifier(), n_rounds=3, random_state=0)
+    >>> strategy = make_strategy(fed, n_features=4, n_clients=5, classes=[0, 1])
+    >>> _ = strategy.initialize_parameters(client_manager=None)
+    >>> fitted = fitted_estimator(strategy)
+    >>> fitted.n_rounds_, fitted.predict(X).shape
+    (0, (40,))
     """
     if not isinstance(strategy, _Recorder):
         raise TypeError(
@@ -337,11 +519,44 @@ def make_server_app(estimator, *, n_features, n_clients, classes=None):
     majority of them needed to reconstruct; parameters are clipped to
     ``[-64, 64]`` and quantized to 2**22 levels (resolution ~3e-5) there.
 
+    Parameters
+    ----------
+    estimator : FederatedClassifier or FederatedRegressor
+        The (unfitted) configuration; the app runs ``estimator.n_rounds``
+        rounds.
+    n_features : int
+        Number of features (public).
+    n_clients : int
+        Number of clients the server waits for (at least 3 with
+        ``secure_aggregation=True``).
+    classes : array-like, default=None
+        All class labels (public), for classifiers.
+
     Returns
     -------
     server_app : flwr.server.ServerApp
+        The app to run with Flower (``flwr run`` or
+        ``flwr.simulation.run_simulation``).
     strategy : flwr.server.strategy.Strategy
         Pass it to :func:`fitted_estimator` once the run is over.
+
+    See Also
+    --------
+    make_client_app : The matching ``ClientApp``.
+    make_strategy : The strategy alone.
+    run_simulation : Run both apps with Flower's simulation engine.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from skpriv.federated import FederatedClassifier
+    >>> from skpriv.federated.flower import make_server_app
+    >>> fed = FederatedClassifier(SGDClassifier(), n_rounds=3,
+    ...                           secure_aggregation=True, random_state=0)
+    >>> server_app, strategy = make_server_app(fed, n_features=4, n_clients=5,
+    ...                                        classes=[0, 1])
+    >>> type(server_app).__name__
+    'ServerApp'
     """
     import math
 
@@ -392,6 +607,42 @@ def make_client_app(estimator, load_data, *, classes=None):
     ``load_data(context) -> (X, y)`` (or ``(X, y, seed)``) returns the rows
     of the node running the app (e.g. from ``context.node_config``). Adds
     Flower's ``secaggplus_mod`` when ``secure_aggregation=True``.
+
+    Parameters
+    ----------
+    estimator : FederatedClassifier or FederatedRegressor
+        The (unfitted) configuration shared by the federation.
+    load_data : callable
+        ``load_data(context)`` returns ``(X, y)`` or ``(X, y, seed)``, the
+        rows (and local training seed) of the node, given its Flower
+        ``Context``. It is called each time Flower makes a client.
+    classes : array-like, default=None
+        All class labels of the federation (public), for classifiers.
+
+    Returns
+    -------
+    client_app : flwr.client.ClientApp
+        The app to run on each data holder, with :func:`make_server_app`'s
+        ``ServerApp`` on the server.
+
+    See Also
+    --------
+    make_server_app : The matching ``ServerApp``.
+    make_client : The client the app makes for each node.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from skpriv.federated import FederatedClassifier
+    >>> from skpriv.federated.flower import make_client_app
+    >>> X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    >>> fed = FederatedClassifier(SGDClassifier(), random_state=0)
+    >>> def load_data(context):
+    ...     return X, y
+    >>> client_app = make_client_app(fed, load_data, classes=[0, 1])
+    >>> type(client_app).__name__
+    'ClientApp'
     """
     from flwr.client import ClientApp
     from flwr.client.mod import secaggplus_mod
@@ -414,7 +665,40 @@ def start_server(
 
     Blocks until ``estimator.n_rounds`` rounds with ``n_clients`` clients
     (started with :func:`start_client`) are done. Uses Flower's gRPC server
-    (``flwr.server.start_server``).
+    (``flwr.server.start_server``), which does not support
+    ``secure_aggregation=True``: use :func:`make_server_app` for that.
+
+    Parameters
+    ----------
+    estimator : FederatedClassifier or FederatedRegressor
+        The (unfitted) configuration shared by the federation.
+    n_features : int
+        Number of features (public).
+    n_clients : int
+        Number of clients the server waits for.
+    classes : array-like, default=None
+        All class labels (public), for classifiers.
+    server_address : str, default="0.0.0.0:8080"
+        Address the server listens on.
+
+    Returns
+    -------
+    estimator : FederatedClassifier or FederatedRegressor
+        A fitted clone of ``estimator``, as from :func:`fitted_estimator`.
+
+    See Also
+    --------
+    start_client : Connect a data holder to this server.
+    make_server_app : The ``ServerApp`` alternative, with SecAgg+.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from skpriv.federated import FederatedClassifier
+    >>> from skpriv.federated.flower import start_server
+    >>> fed = FederatedClassifier(SGDClassifier(), n_rounds=3, random_state=0)
+    >>> fitted = start_server(fed, n_features=4, n_clients=2,
+    ...                       classes=[0, 1])  # doctest: +SKIP
     """
     from flwr.server import ServerConfig
     from flwr.server import start_server as _start_server
@@ -431,7 +715,43 @@ def start_server(
 
 
 def start_client(estimator, X, y, *, classes=None, server_address, seed=None):
-    """Connect this data holder's rows to a Flower server (blocks until done)."""
+    """Connect this data holder's rows to a Flower server (blocks until done).
+
+    Makes a client with :func:`make_client` and runs it with
+    ``flwr.client.start_client`` against a server started with
+    :func:`start_server`, until the server ends the federation.
+
+    Parameters
+    ----------
+    estimator : FederatedClassifier or FederatedRegressor
+        The (unfitted) configuration shared by the federation.
+    X : array-like of shape (n_samples, n_features)
+        This client's rows.
+    y : array-like of shape (n_samples,)
+        Their labels or targets.
+    classes : array-like, default=None
+        All class labels of the federation (public), for classifiers.
+    server_address : str
+        Address of the Flower server, e.g. ``"127.0.0.1:8080"``.
+    seed : int, default=None
+        Seeds local training (shuffling); ``None`` draws fresh entropy.
+
+    See Also
+    --------
+    start_server : The server side.
+    make_client_app : The ``ClientApp`` alternative, with SecAgg+.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from skpriv.federated import FederatedClassifier
+    >>> from skpriv.federated.flower import start_client
+    >>> X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    >>> fed = FederatedClassifier(SGDClassifier(), n_rounds=3, random_state=0)
+    >>> start_client(fed, X, y, classes=[0, 1],
+    ...              server_address="127.0.0.1:8080")  # doctest: +SKIP
+    """
     from flwr.client import start_client as _start_client
 
     _start_client(
@@ -451,16 +771,42 @@ def run_simulation(estimator, X, y, clients=None, *, backend_config=None):
     Parameters
     ----------
     estimator : FederatedClassifier or FederatedRegressor
+        The (unfitted) configuration; it is not modified.
     X : array-like of shape (n_samples, n_features)
+        Training data (the union of the clients' rows).
     y : array-like of shape (n_samples,)
+        Class labels or targets.
     clients : array-like of shape (n_samples,), default=None
+        Client id of each row; ``None`` simulates ``estimator.n_clients``
+        clients.
     backend_config : dict, default=None
         Flower's backend configuration, e.g.
         ``{"client_resources": {"num_cpus": 1}}``.
 
     Returns
     -------
-    estimator : fitted clone of ``estimator``
+    estimator : FederatedClassifier or FederatedRegressor
+        A fitted clone of ``estimator``, as from :func:`fitted_estimator`.
+
+    See Also
+    --------
+    skpriv.federated.FederatedClassifier.fit : The same federation, simulated
+        in-process.
+    make_server_app : The ``ServerApp`` it runs.
+    make_client_app : The ``ClientApp`` it runs on each client.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from skpriv.federated import FederatedClassifier
+    >>> from skpriv.federated.flower import run_simulation
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> fed = FederatedClassifier(SGDClassifier(), n_rounds=3, n_clients=4,
+    ...                           random_state=0)
+    >>> fitted = run_simulation(fed, X, y)  # doctest: +SKIP
+    >>> fitted.score(X, y) > 0.8  # doctest: +SKIP
+    True
     """
     from flwr.simulation import run_simulation as _run_simulation
 

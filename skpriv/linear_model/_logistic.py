@@ -502,6 +502,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The class of ``classes_`` with the highest score for each sample.
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -538,6 +539,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities; columns follow ``classes_``.
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
@@ -559,6 +561,8 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         Returns
         -------
         score : float
+            Fraction of correctly classified samples (weighted by
+            ``sample_weight`` when given).
         """
         check_is_fitted(self)
         y = np.asarray(y)
