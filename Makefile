@@ -8,7 +8,7 @@ BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.skpriv-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench docs lint format clean install
+.PHONY: demo test test-fast test-oldest bench docs lint format clean install
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+# The oldest supported scikit-learn, in an environment of its own (fast tests).
+OLD_VENV := .venv-oldest
+OLD_STAMP := $(OLD_VENV)/.skpriv-installed
+$(OLD_STAMP): pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(OLD_VENV)
+	$(OLD_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OLD_VENV)/bin/python -m pip install --quiet -c $(CONSTRAINTS) torch==2.13.0
+	$(OLD_VENV)/bin/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[all,test]" "scikit-learn==1.6.1"
+	touch $(OLD_STAMP)
+
+test-oldest: $(OLD_STAMP)
+	MPLBACKEND=Agg $(OLD_VENV)/bin/python -m pytest -n 2 -m "not slow" -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check skpriv tests benchmarks examples
