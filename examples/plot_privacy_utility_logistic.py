@@ -13,8 +13,8 @@ next to
   here in a few lines so the example runs without diffprivlib (which does not
   support scikit-learn >= 1.8; ``benchmarks/logistic_regression.py`` compares
   against diffprivlib itself);
-- the pure-DP solver of ``DPLogisticRegression`` (``delta=0``, output
-  perturbation);
+- the pure-DP solver of ``DPLogisticRegression`` (``delta=0``: noisy
+  sufficient statistics with Laplace noise);
 - the non-private :class:`~sklearn.linear_model.LogisticRegression`, as a
   horizontal line.
 
@@ -122,11 +122,11 @@ gd = PrivacyUtilityDisplay.from_estimator(
     **common,
 )
 pure = PrivacyUtilityDisplay.from_estimator(
-    private_pipeline(DPLogisticRegression(data_norm=1.0, delta=0.0, C=0.1)),
+    private_pipeline(DPLogisticRegression(data_norm=1.0, delta=0.0)),
     X,
     y,
     param_name="dplogisticregression__epsilon",
-    name="DPLogisticRegression (pure DP, C=0.1)",
+    name="DPLogisticRegression (pure DP, delta=0)",
     **common,
 )
 objective = PrivacyUtilityDisplay.from_estimator(
@@ -144,12 +144,13 @@ plt.tight_layout()
 # %%
 # Reading the plot
 # ----------------
-# The approximate-DP solver (``delta = 1e-5``, noisy gradient descent) stays
-# within a few points of the non-private model down to ``epsilon`` of about
-# 0.1. The pure-DP methods (``delta = 0``: output perturbation and the
-# diffprivlib-style objective perturbation) need ``epsilon`` near 1 for the
-# same accuracy and fall to chance below it: their noise is calibrated to a
-# worst case that does not shrink as fast with the number of rows.
+# Both ``DPLogisticRegression`` solvers stay within a few points of the
+# non-private model down to ``epsilon`` of about 0.1: with ``delta = 1e-5``
+# (Gaussian noise) and with ``delta = 0`` (pure DP, Laplace noise on
+# sufficient statistics). The diffprivlib-style objective perturbation needs
+# ``epsilon`` near 1 for the same accuracy and falls towards chance below it:
+# its noise, calibrated to the worst case of one row's influence on the
+# minimizer, does not shrink as fast with the number of rows.
 for display in (gd, pure, objective):
     means = display.scores.mean(axis=1)
     print(f"{display.estimator_name:<45}", " ".join(f"{m:.3f}" for m in means))
