@@ -20,9 +20,11 @@ from skpriv.accounting import (
     gaussian_sigma,
     laplace_scale,
     make_accountant,
+    non_private_parts,
     privacy_spent,
     pure_epsilon,
 )
+from skpriv.exceptions import PrivacyLeakWarning
 
 from .toy import ToyNoisyMean, ToySubsampledGaussian
 
@@ -158,9 +160,47 @@ def test_single_estimator_pure_and_approx():
     assert privacy_spent(est, delta=1e-5).epsilon <= 0.8 + 1e-3
 
 
-def test_non_private_pipeline_costs_nothing():
-    pipe = make_pipeline(StandardScaler()).fit(X)
+def test_stateless_pipeline_costs_nothing():
+    from sklearn.preprocessing import Normalizer
+
+    pipe = make_pipeline(Normalizer()).fit(X)
     assert privacy_spent(pipe) == (0.0, 0.0)
+    assert non_private_parts(pipe) == []
+
+
+def test_non_private_pipeline_is_infinite_and_warns():
+    from sklearn.linear_model import LogisticRegression
+
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    assert non_private_parts(pipe) == ["StandardScaler", "LogisticRegression"]
+    with pytest.warns(PrivacyLeakWarning, match="StandardScaler, LogisticRegression"):
+        assert privacy_spent(pipe).epsilon == math.inf
+
+
+def test_steps_after_local_dp_release_are_post_processing():
+    import warnings
+
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+
+    from skpriv.preprocessing import LaplaceNoise
+
+    noise = LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0)
+    pipe = make_pipeline(noise, StandardScaler(), LogisticRegression()).fit(X, y)
+    assert non_private_parts(pipe) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrivacyLeakWarning)
+        assert privacy_spent(pipe).epsilon == pytest.approx(1.0, rel=1e-3)
+    # A column left in the clear is not privatized: the model is flagged.
+    partial = make_column_transformer((noise, [0, 1]), remainder="passthrough")
+    pipe = make_pipeline(partial, LogisticRegression()).fit(X, y)
+    assert non_private_parts(pipe) == ["LogisticRegression"]
+
+
+def test_non_private_part_beside_dp_part_warns_but_counts_dp_only():
+    pipe = make_pipeline(StandardScaler(), ToyNoisyMean(epsilon=0.5)).fit(X)
+    with pytest.warns(PrivacyLeakWarning, match="StandardScaler"):
+        assert privacy_spent(pipe).epsilon == pytest.approx(0.5)
 
 
 def test_pipeline_column_transformer_feature_union_compose():

@@ -10,6 +10,7 @@ from ._spent import (
     PrivacySpent,
     collect_dp_events,
     make_accountant,
+    non_private_parts,
     privacy_spent,
     pure_epsilon,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "gaussian_sigma",
     "laplace_scale",
     "make_accountant",
+    "non_private_parts",
     "privacy_spent",
     "pure_epsilon",
 ]

@@ -1,6 +1,7 @@
 """``privacy_spent``: compose the DP events recorded by fitted objects."""
 
 import math
+import warnings
 from typing import NamedTuple
 
 import dp_accounting
@@ -9,12 +10,14 @@ from dp_accounting.pld import privacy_loss_distribution as PLD
 from dp_accounting.rdp import rdp_privacy_accountant
 from sklearn.base import BaseEstimator, clone
 
+from ..exceptions import PrivacyLeakWarning
 from ..utils._validation import check_delta
 
 __all__ = [
     "PrivacySpent",
     "collect_dp_events",
     "make_accountant",
+    "non_private_parts",
     "privacy_spent",
     "pure_epsilon",
 ]
@@ -386,6 +389,86 @@ def collect_dp_events(obj, n_samples=None):
     return events
 
 
+def _learns_from_data(est) -> bool:
+    """Whether a fitted leaf's state depends on its training data."""
+    try:
+        from sklearn.utils import get_tags
+
+        return bool(get_tags(est).requires_fit)
+    except Exception:  # objects without scikit-learn tags
+        return True
+
+
+def _releases_private_output(step) -> bool:
+    """Whether every column a step outputs is a local-DP release."""
+    if getattr(step, "_releases_private_output", False):
+        return True
+    if hasattr(step, "transformers_"):
+        parts = [t for _, t, _ in step.transformers_ if t != "drop"]
+        return bool(parts) and all(_releases_private_output(t) for t in parts)
+    return False
+
+
+def non_private_parts(obj):
+    """List the fitted parts that learned from the data without DP.
+
+    A leaf of the walk done by :func:`collect_dp_events` (a fitted estimator
+    with no ``dp_event_`` and no fitted sub-estimators) that needs fitting
+    (scikit-learn's ``requires_fit`` tag) has state computed from the
+    training data with no privacy guarantee: a ``StandardScaler``'s means, a
+    plain ``LogisticRegression``'s coefficients. Stateless steps
+    (``Normalizer``, ``FunctionTransformer``) are not listed, nor are
+    pipeline steps after a local-DP transformer (``LaplaceNoise``,
+    ``GaussianNoise``, ``RandomizedResponse``, or a ``ColumnTransformer`` made
+    only of them): they learn from privatized rows, which is post-processing.
+
+    Parameters
+    ----------
+    obj : estimator
+        A fitted object.
+
+    Returns
+    -------
+    names : list of str
+        Class names of the non-private parts, in walk order.
+
+    See Also
+    --------
+    privacy_spent : Warns about these parts and reports ``inf`` when nothing
+        else was private.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import Normalizer, StandardScaler
+    >>> from skpriv.accounting import non_private_parts
+    >>> pipe = make_pipeline(StandardScaler(), Normalizer()).fit([[0.0], [1.0]])
+    >>> non_private_parts(pipe)
+    ['StandardScaler']
+    """
+    if _is_search(obj):
+        best = getattr(obj, "best_estimator_", None)
+        return non_private_parts(best) if best is not None else []
+    if getattr(obj, "dp_event_", None) is not None:
+        return []
+    if hasattr(obj, "steps") and isinstance(obj.steps, list):
+        names = []
+        for _, step in obj.steps:
+            if step is None or step == "passthrough":
+                continue
+            names.extend(non_private_parts(step))
+            if _releases_private_output(step):
+                break  # later steps only see privatized rows: post-processing
+        return names
+    children = list(_fitted_children(obj))
+    if not children:
+        return [type(obj).__name__] if _learns_from_data(obj) else []
+    names = []
+    for child in children:
+        names.extend(non_private_parts(child))
+    return names
+
+
 def _default_delta(obj) -> float:
     """Sum of the ``delta`` parameters of the private parts (0 if all pure)."""
     total = 0.0
@@ -451,7 +534,11 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None):
     -------
     spent : PrivacySpent
         Named tuple ``(epsilon, delta)``. ``epsilon`` is ``0.0`` when nothing
-        private touched the data and ``inf`` when a non-private step did.
+        learned from the data, and ``inf`` when parts learned from it without
+        DP and no DP part was fitted, or a part recorded a non-private event.
+        Non-private parts next to DP parts (a fitted ``StandardScaler`` before
+        a DP model) raise a :class:`~skpriv.exceptions.PrivacyLeakWarning`
+        naming them: the epsilon covers only the DP parts.
 
     See Also
     --------
@@ -466,9 +553,14 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None):
     >>> from sklearn.preprocessing import StandardScaler
     >>> from skpriv.accounting import privacy_spent
     >>> from skpriv.preprocessing import LaplaceNoise
-    >>> pipe = make_pipeline(StandardScaler()).fit([[0.0], [1.0]])
-    >>> privacy_spent(pipe)
+    >>> import warnings
+    >>> from sklearn.preprocessing import Normalizer
+    >>> privacy_spent(make_pipeline(Normalizer()).fit([[0.0], [1.0]]))
     PrivacySpent(epsilon=0.0, delta=0.0)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     privacy_spent(make_pipeline(StandardScaler()).fit([[0.0], [1.0]]))
+    PrivacySpent(epsilon=inf, delta=0.0)
 
     Two Laplace steps at epsilon 1.0 and 0.5 compose to 1.5 (pure DP):
 
@@ -486,8 +578,18 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None):
     if delta is None:
         delta = _default_delta(obj)
     delta = check_delta(delta)
+    leaks = non_private_parts(obj)
+    if leaks:
+        warnings.warn(
+            f"privacy_spent: {', '.join(leaks)} learned from the training data "
+            f"without differential privacy; what they learned is not covered by "
+            f"the reported epsilon. Fit them on public data or use private "
+            f"counterparts (e.g. public bounds instead of a fitted scaler).",
+            PrivacyLeakWarning,
+            stacklevel=2,
+        )
     if not events:
-        return PrivacySpent(0.0, delta)
+        return PrivacySpent(math.inf if leaks else 0.0, delta)
     acc = make_accountant(accountant)
     event = events[0] if len(events) == 1 else dp_accounting.ComposedDpEvent(events)
     if not acc.supports(event):

@@ -33,6 +33,10 @@ class _BaseNoise(PrivacyMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
     draws new noise from it.
     """
 
+    # Its output is a local-DP release: what later pipeline steps learn from it
+    # is post-processing (read by skpriv.accounting.non_private_parts).
+    _releases_private_output = True
+
     def _fit(self, X, y, rng):
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         lower, upper = resolve_bounds(self.bounds, X)

@@ -127,6 +127,10 @@ class RandomizedResponse(
     array([0.787, 0.881])
     """
 
+    # Its output is a local-DP release: what later pipeline steps learn from it
+    # is post-processing (read by skpriv.accounting.non_private_parts).
+    _releases_private_output = True
+
     _parameter_constraints = {
         **privacy_constraints("epsilon", "random_state"),
         "categories": [StrOptions({"auto"}), list],

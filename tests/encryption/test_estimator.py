@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skpriv.accounting import privacy_spent
 from skpriv.encryption import EncryptedEstimator, Key
-from skpriv.exceptions import DecryptionError
+from skpriv.exceptions import DecryptionError, PrivacyLeakWarning
 from tests.toy import ToyNoisyMean
 
 from .conftest import assert_no_canary
@@ -113,7 +113,9 @@ def test_privacy_spent_sees_inner_events(data):
     assert privacy_spent(search, delta=0).epsilon == pytest.approx(2 * 1.5 + 0.5)
     plain = EncryptedEstimator(LogisticRegression(), key).fit(*data)
     assert not hasattr(plain, "dp_event_")
-    assert privacy_spent(plain).epsilon == 0.0
+    # A non-private inner model learned from the data: not DP, and said so.
+    with pytest.warns(PrivacyLeakWarning, match="EncryptedEstimator"):
+        assert privacy_spent(plain).epsilon == float("inf")
 
 
 def test_invalid_inputs(data):
