@@ -9,8 +9,11 @@ that drop out, as long as at least ``threshold`` neighbours of every client
 survive; otherwise it aborts and releases nothing.
 
 Shares travel encrypted and authenticated (ChaCha20-Poly1305 under a key
-agreed between dealer and recipient) and are committed to by a hash, so a
-share tampered with in transit or when revealed is rejected.
+agreed between dealer and recipient) and each share is committed to by its
+own hash, so a share tampered with in transit or when revealed is rejected.
+A surviving client reveals, per dealer, only the share the server needs (the
+self-mask share of a survivor, the mask-key share of a dropout) -- never both,
+so the server cannot rebuild both secrets of any client.
 
 What it does not protect: the sum itself (combine with DP for that), inputs
 poisoned by malicious clients (they are summed like any other), or a server
@@ -19,20 +22,19 @@ consistency round of the malicious-server variant is not implemented).
 """
 
 import hashlib
+import hmac
 import math
 import os
 import struct
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PrivateKey,
     X25519PublicKey,
 )
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from . import _shamir
 
@@ -45,7 +47,6 @@ __all__ = [
 ]
 
 STAGES = ("advertise_keys", "share_keys", "masked_input", "unmask")
-_RAW = serialization.Encoding.Raw
 
 
 class SecureAggregationError(RuntimeError):
@@ -72,115 +73,160 @@ def dequantize(q: np.ndarray, fractional_bits: int) -> np.ndarray:
     return q.view(np.int64).astype(np.float64) / 2.0**fractional_bits
 
 
+_ZERO_SALT = bytes(32)
+
+
 def _kdf(secret: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
-        secret
-    )
+    """HKDF-SHA256 (RFC 5869) with no salt and a 32-byte output.
+
+    Written out with :func:`hmac.digest` (extract, then one expand block):
+    the same function as ``cryptography``'s ``HKDF(SHA256(), 32, None, info)``,
+    without constructing an HKDF object per key.
+    """
+    prk = hmac.digest(_ZERO_SALT, secret, "sha256")
+    return hmac.digest(prk, info + b"\x01", "sha256")
+
+
+# The keystream starts at counter block 0**96 || 2, where AES-GCM's
+# encryption keystream starts: for small vectors GCM encryption of zeros
+# (one Rust call, no per-call Python object construction) gives exactly the
+# same bytes as the CTR encryptor, whose GHASH work would dominate for large.
+_CTR0 = bytes(12) + (2).to_bytes(4, "big")
+_NONCE = bytes(12)
+_GCM_MAX = 1 << 15  # bytes
 
 
 def _prg(seed: bytes, size: int) -> np.ndarray:
     """``size`` pseudo-random ring elements: AES-256-CTR keystream of ``seed``."""
-    enc = Cipher(algorithms.AES(seed), modes.CTR(b"\x00" * 16)).encryptor()
-    return np.frombuffer(enc.update(b"\x00" * (8 * size)), dtype="<u8").copy()
+    n_bytes = 8 * size
+    if n_bytes <= _GCM_MAX:
+        stream = AESGCM(seed).encrypt(_NONCE, bytes(n_bytes), None)[:n_bytes]
+    else:
+        enc = Cipher(algorithms.AES(seed), modes.CTR(_CTR0)).encryptor()
+        stream = enc.update(bytes(n_bytes))
+    return np.frombuffer(stream, dtype="<u8")
 
 
-def _commit(session: bytes, dealer: int, holder: int, share_s: int, share_b: int):
-    data = struct.pack(">II", dealer, holder) + share_s.to_bytes(66, "big")
-    return hashlib.sha256(session + data + share_b.to_bytes(66, "big")).digest()
+def _commit(session: bytes, header: bytes, kind: bytes, share: bytes) -> bytes:
+    """Hash commitment to one share (``kind`` b"s" or b"b"), checked at reveal."""
+    return hashlib.sha256(session + header + kind + share).digest()
 
 
 class _Client:
     """One client's state in the protocol (held by the client, not the server)."""
 
-    def __init__(self, cid: int, vector: np.ndarray, pair_cache: dict):
+    def __init__(self, cid: int, q: np.ndarray, shared: dict):
         self.cid = cid
-        # Simulation shortcut: both ends of a pair derive the same key, so it
-        # is computed once and shared (real clients each compute their own,
-        # in parallel). The server never reads this cache.
-        self.pair_cache = pair_cache
-        self.vector = vector
+        # Simulation shortcuts, documented in SecureAggregator: both ends of a
+        # pair derive the same channel key and the same pairwise mask, so each
+        # is computed once per pair and shared (real clients each compute
+        # their own, in parallel); public keys are parsed once. The server
+        # never reads ``shared``.
+        self.shared = shared
+        self.q = q  # the quantized input
         self.c_key = X25519PrivateKey.generate()  # encrypts shares
         self.s_key = X25519PrivateKey.generate()  # seeds pairwise masks
         self.self_seed = os.urandom(32)
         self.received = {}  # dealer -> ciphertext
-        self._channels = {}  # peer -> AEAD, one key agreement per pair
 
     def public_keys(self):
         return (
-            self.c_key.public_key().public_bytes(_RAW, serialization.PublicFormat.Raw),
-            self.s_key.public_key().public_bytes(_RAW, serialization.PublicFormat.Raw),
+            self.c_key.public_key().public_bytes_raw(),
+            self.s_key.public_key().public_bytes_raw(),
         )
 
-    def _channel(self, session, other_c_pk, peer):
-        if peer not in self._channels:
-            pair = ("c", min(self.cid, peer), max(self.cid, peer))
-            if pair not in self.pair_cache:
-                pk = X25519PublicKey.from_public_bytes(other_c_pk)
-                secret = self.c_key.exchange(pk)
-                self.pair_cache[pair] = _kdf(secret, b"skpriv-secagg-enc" + session)
-            self._channels[peer] = ChaCha20Poly1305(self.pair_cache[pair])
-        return self._channels[peer]
+    def _peer_key(self, keys, peer, which):
+        pubs = self.shared["pub"]
+        parsed = pubs.get(peer)
+        if parsed is None:
+            parsed = pubs[peer] = tuple(
+                X25519PublicKey.from_public_bytes(b) for b in keys[peer]
+            )
+        return parsed[which]
+
+    def _channel(self, session, keys, peer):
+        u = self.cid
+        pair = (u, peer) if u < peer else (peer, u)
+        channels = self.shared["c"]
+        chan = channels.get(pair)
+        if chan is None:
+            secret = self.c_key.exchange(self._peer_key(keys, peer, 0))
+            chan = ChaCha20Poly1305(_kdf(secret, b"skpriv-secagg-enc" + session))
+            channels[pair] = chan
+        return chan
 
     def share_keys(self, session, keys, neighbours, threshold):
         """Shamir-share the mask key and self-mask seed; encrypt one pair per peer."""
-        s_sk = self.s_key.private_bytes(
-            _RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
         xs = [v + 1 for v in neighbours]
-        shares_s = _shamir.split(s_sk, xs, threshold)
+        shares_s = _shamir.split(self.s_key.private_bytes_raw(), xs, threshold)
         shares_b = _shamir.split(self.self_seed, xs, threshold)
         out, commits = {}, {}
         for v in neighbours:
-            ss, sb = shares_s[v + 1], shares_b[v + 1]
-            plain = struct.pack(">II", self.cid, v) + ss.to_bytes(66, "big")
-            plain += sb.to_bytes(66, "big")
-            nonce = struct.pack(">IIxxxx", self.cid, v)
-            aad = session + struct.pack(">II", self.cid, v)
-            aead = self._channel(session, keys[v][0], v)
-            out[v] = nonce + aead.encrypt(nonce, plain, aad)
-            commits[v] = _commit(session, self.cid, v, ss, sb)
+            ss = shares_s[v + 1].to_bytes(_SB, "big")
+            sb = shares_b[v + 1].to_bytes(_SB, "big")
+            header = struct.pack(">II", self.cid, v)
+            nonce = header + b"\x00\x00\x00\x00"
+            aead = self._channel(session, keys, v)
+            out[v] = nonce + aead.encrypt(nonce, header + ss + sb, session + header)
+            commits[v] = (
+                _commit(session, header, b"s", ss),
+                _commit(session, header, b"b", sb),
+            )
         return out, commits
 
-    def masked_input(self, session, keys, peers, fractional_bits):
+    def masked_input(self, session, keys, peers):
         """``x + PRG(b) + sum_{v > u} PRG(s_uv) - sum_{v < u} PRG(s_uv)`` mod 2**64."""
-        size = self.vector.shape[0]
-        y = quantize(self.vector, fractional_bits)
-        y = y + _prg(self.self_seed, size)
+        size = self.q.shape[0]
+        y = self.q + _prg(self.self_seed, size)
+        masks, u = self.shared["s"], self.cid
         for v in peers:
-            pair = ("s", min(self.cid, v), max(self.cid, v))
-            mask = self.pair_cache.pop(pair, None)
+            pair = (u, v) if u < v else (v, u)
+            mask = masks.pop(pair, None)
             if mask is None:
-                seed = pairwise_seed(self.s_key, keys[v][1], session)
+                seed = pairwise_seed(self.s_key, self._peer_key(keys, v, 1), session)
                 mask = _prg(seed, size)
-                self.pair_cache[pair] = mask
-            y = y + mask if v > self.cid else y - mask
+                masks[pair] = mask
+            if v > u:
+                y += mask
+            else:
+                y -= mask
         return y
 
     def reveal(self, session, keys, survivors, dropped):
-        """Decrypt received shares; reveal b-shares of survivors, s-shares of dropouts."""
+        """Decrypt received shares; reveal the b-share of a survivor, the s-share
+        of a dropout -- never both shares of one dealer."""
         revealed = {}
         for u, blob in self.received.items():
             if u not in survivors and u not in dropped:
                 continue
             nonce, ct = blob[:12], blob[12:]
-            aad = session + struct.pack(">II", u, self.cid)
+            header = struct.pack(">II", u, self.cid)
             try:
-                plain = self._channel(session, keys[u][0], u).decrypt(nonce, ct, aad)
+                plain = self._channel(session, keys, u).decrypt(
+                    nonce, ct, session + header
+                )
             except InvalidTag:
                 continue  # tampered in transit: rejected, never used
-            dealer, holder = struct.unpack(">II", plain[:8])
-            if (dealer, holder) != (u, self.cid):
+            if plain[:8] != header:
                 continue
-            ss = int.from_bytes(plain[8:74], "big")
-            sb = int.from_bytes(plain[74:140], "big")
-            # Never reveal both shares of one dealer: b if it survived, else s.
-            revealed[u] = ("b", sb, ss) if u in survivors else ("s", ss, sb)
+            if u in survivors:
+                revealed[u] = ("b", plain[8 + _SB :])
+            else:
+                revealed[u] = ("s", plain[8 : 8 + _SB])
         return revealed
 
 
-def pairwise_seed(private_key, other_public: bytes, session: bytes) -> bytes:
-    """The mask seed two clients agree on: HKDF of their X25519 shared secret."""
-    shared = private_key.exchange(X25519PublicKey.from_public_bytes(other_public))
+_SB = _shamir.SHARE_BYTES
+
+
+def pairwise_seed(private_key, other_public, session: bytes) -> bytes:
+    """The mask seed two clients agree on: HKDF of their X25519 shared secret.
+
+    ``other_public`` is the peer's public key, raw bytes or already parsed.
+    """
+    if isinstance(other_public, bytes):
+        other_public = X25519PublicKey.from_public_bytes(other_public)
+    shared = private_key.exchange(other_public)
     return _kdf(shared, b"skpriv-secagg-mask" + session)
 
 
@@ -209,6 +255,20 @@ class SecureAggregator:
     random_state : numpy.random.Generator, default=None
         Chooses the neighbourhood graph (public). Keys and masks always come
         from the operating system's entropy.
+
+    Notes
+    -----
+    In-process simulation shortcuts (cost only, not what any party learns;
+    the server-side code never reads the clients' shared cache):
+
+    - Both ends of a pair run the same X25519 agreement and HKDF and get the
+      same channel key and the same pairwise mask; each is computed once per
+      pair and used by both clients (real clients each compute their own, in
+      parallel, so the per-client cost of the real protocol is unchanged).
+    - Public keys are parsed once, not once per recipient; all clients
+      quantize their vectors in one vectorized call.
+    - Lagrange coefficients, which depend only on the public share points,
+      are cached across calls (the graph is fixed for a fit).
     """
 
     def __init__(
@@ -293,8 +353,11 @@ class SecureAggregator:
             raise ValueError(f"unknown stages {sorted(unknown)}; use {STAGES}.")
         self._check(range(n), "start", n)
         session = os.urandom(16)
-        pair_cache = {}
-        clients = [_Client(i, vectors[i], pair_cache) for i in range(n)]
+        shared = {"pub": {}, "c": {}, "s": {}}
+        # Each client quantizes its own vector; element-wise, so done for all
+        # rows at once here.
+        q = quantize(vectors, self.fractional_bits)
+        clients = [_Client(i, q[i], shared) for i in range(n)]
         graph = self._graph(n)
         self.graph_ = graph
         k = min(len(g) for g in graph)
@@ -309,8 +372,9 @@ class SecureAggregator:
 
         # Stage 1: share keys (each client shares among its neighbours in U1).
         u2, commits = [], {}
+        drop1 = dropouts.get("share_keys", ())
         for i in u1:
-            if i in dropouts.get("share_keys", ()):
+            if i in drop1:
                 continue
             nbrs = [v for v in graph[i] if v in keys]
             if len(nbrs) < t:
@@ -332,11 +396,12 @@ class SecureAggregator:
         # Stage 2: masked inputs (pairwise masks with neighbours in U2).
         u3, total = [], np.zeros(size, dtype=np.uint64)
         self.masked_inputs_ = {}
+        drop2 = dropouts.get("masked_input", ())
         for i in u2:
-            if i in dropouts.get("masked_input", ()):
+            if i in drop2:
                 continue
             peers = [v for v in graph[i] if v in u2set]
-            masked = clients[i].masked_input(session, keys, peers, self.fractional_bits)
+            masked = clients[i].masked_input(session, keys, peers)
             if keep_masked:
                 self.masked_inputs_[i] = masked
             total += masked
@@ -345,18 +410,27 @@ class SecureAggregator:
         u3set = set(u3)
         dropped = u2set - u3set
 
-        # Stage 3: unmasking. Survivors reveal shares; the server checks them.
+        # Stage 3: unmasking. Survivors reveal one share per dealer; the server
+        # checks each against the dealer's commitment to that share.
         u4 = [i for i in u3 if i not in dropouts.get("unmask", ())]
         self._check(u4, "unmask", n)
         got = {u: {} for u in u2}
         for v in u4:
-            for u, (kind, share, other) in (
+            for u, (kind, share) in (
                 clients[v].reveal(session, keys, u3set, dropped).items()
             ):
                 if tamper is not None:
-                    share = tamper("reveal", u, v, share)
-                pair = (share, other) if kind == "s" else (other, share)
-                if commits[u].get(v) != _commit(session, u, v, *pair):
+                    value = tamper("reveal", u, v, int.from_bytes(share, "big"))
+                    try:
+                        share = value.to_bytes(_SB, "big")
+                    except OverflowError:
+                        continue  # cannot be a share: rejected
+                header = struct.pack(">II", u, v)
+                expected = commits[u].get(v)
+                index = 0 if kind == "s" else 1
+                if expected is None or expected[index] != _commit(
+                    session, header, kind.encode(), share
+                ):
                     continue  # does not match the dealer's commitment: rejected
                 got[u][v + 1] = share
         self.rejected_ = {u: len(commits[u]) - len(got[u]) for u in u2}
@@ -367,17 +441,23 @@ class SecureAggregator:
                     f"{len(got[u])} valid shares of client {u}'s secrets, fewer than "
                     f"the threshold {t}; no aggregate was released."
                 )
+
+        def secret(u):
+            first = list(got[u].items())[:t]
+            return _shamir.reconstruct({x: int.from_bytes(b, "big") for x, b in first})
+
         for u in u3:  # remove self masks
-            seed = _shamir.reconstruct(dict(list(got[u].items())[:t]))
-            total -= _prg(seed, size)
+            total -= _prg(secret(u), size)
         for u in dropped:  # remove the pairwise masks dropouts left in others
-            raw = _shamir.reconstruct(dict(list(got[u].items())[:t]))
-            s_key = X25519PrivateKey.from_private_bytes(raw)
+            s_key = X25519PrivateKey.from_private_bytes(secret(u))
             for v in graph[u]:
                 if v in u3set:
                     mask = _prg(pairwise_seed(s_key, keys[v][1], session), size)
                     # v added +mask if u > v and -mask if u < v.
-                    total = total - mask if u > v else total + mask
+                    if u > v:
+                        total -= mask
+                    else:
+                        total += mask
         self.survivors_ = u3
         return dequantize(total, self.fractional_bits)
 

@@ -1,12 +1,29 @@
 """Shamir threshold secret sharing over the prime field GF(2^521 - 1)."""
 
-import secrets
+import functools
+import os
 
 __all__ = ["PRIME", "SHARE_BYTES", "reconstruct", "split"]
 
 #: A Mersenne prime larger than every 32-byte secret.
 PRIME = 2**521 - 1
 SHARE_BYTES = 66
+
+
+def _random_elements(count: int) -> list[int]:
+    """``count`` uniform elements of GF(PRIME) from the OS entropy, in one read.
+
+    A 521-bit draw is uniform on [0, 2**521); the one value outside the field
+    (PRIME itself) is rejected and drawn again.
+    """
+    raw = os.urandom(SHARE_BYTES * count)
+    out = []
+    for i in range(count):
+        c = int.from_bytes(raw[SHARE_BYTES * i : SHARE_BYTES * (i + 1)], "big") & PRIME
+        while c == PRIME:
+            c = int.from_bytes(os.urandom(SHARE_BYTES), "big") & PRIME
+        out.append(c)
+    return out
 
 
 def split(secret: bytes, xs: list[int], threshold: int) -> dict[int, int]:
@@ -22,29 +39,53 @@ def split(secret: bytes, xs: list[int], threshold: int) -> dict[int, int]:
         )
     if len(set(xs)) != len(xs) or any(x % PRIME == 0 for x in xs):
         raise ValueError("share points must be distinct and non-zero.")
-    coeffs = [int.from_bytes(secret, "big")] + [
-        secrets.randbelow(PRIME) for _ in range(threshold - 1)
-    ]
+    # Highest degree first, for Horner; the secret is the constant term.
+    coeffs = _random_elements(threshold - 1)
+    coeffs.append(int.from_bytes(secret, "big"))
     shares = {}
     for x in xs:
         acc = 0
-        for c in reversed(coeffs):  # Horner
-            acc = (acc * x + c) % PRIME
-        shares[x] = acc
+        for c in coeffs:  # Horner without intermediate reductions (x is small)
+            acc = acc * x + c
+        shares[x] = acc % PRIME
     return shares
+
+
+@functools.lru_cache(maxsize=4096)
+def _lagrange_at_zero(xs: tuple[int, ...]) -> tuple[int, ...]:
+    """Coefficients ``l_i`` with ``f(0) = sum_i l_i f(x_i)`` mod PRIME.
+
+    They depend only on the (public) evaluation points, so they are cached:
+    with a fixed neighbourhood graph the same sets recur round after round.
+    ``l_i = prod_{j != i} x_j / (x_j - x_i)``; the denominators are inverted
+    together (one modular inverse, Montgomery's trick).
+    """
+    full = 1
+    for x in xs:
+        full *= x
+    dens = []
+    for i in xs:
+        d = 1
+        for j in xs:
+            if j != i:
+                d *= j - i
+        dens.append(d % PRIME)
+    prefix, acc = [], 1
+    for d in dens:
+        prefix.append(acc)
+        acc = acc * d % PRIME
+    inv = pow(acc, -1, PRIME)
+    out = [0] * len(xs)
+    for k in range(len(xs) - 1, -1, -1):
+        out[k] = (full // xs[k]) * (inv * prefix[k] % PRIME) % PRIME
+        inv = inv * dens[k] % PRIME
+    return tuple(out)
 
 
 def reconstruct(shares: dict[int, int], n_bytes: int = 32) -> bytes:
     """The secret from ``{x: f(x)}`` (at least ``threshold`` shares) by Lagrange."""
-    xs = list(shares)
-    secret = 0
-    for i in xs:
-        num, den = 1, 1
-        for j in xs:
-            if j != i:
-                num = num * (-j) % PRIME
-                den = den * (i - j) % PRIME
-        secret = (secret + shares[i] * num * pow(den, -1, PRIME)) % PRIME
+    coeffs = _lagrange_at_zero(tuple(shares))
+    secret = sum(y * c for y, c in zip(shares.values(), coeffs)) % PRIME
     if secret >= 1 << (8 * n_bytes):
         raise ValueError("shares are inconsistent: the reconstructed value is too big.")
     return secret.to_bytes(n_bytes, "big")

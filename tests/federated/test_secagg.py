@@ -151,3 +151,52 @@ def test_tampered_shares_are_rejected(vectors):
 def test_min_clients():
     with pytest.raises(SecureAggregationError, match="min_clients"):
         SecureAggregator().aggregate(np.ones((2, 3)))
+
+
+def test_kdf_is_hkdf_sha256():
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from skpriv.federated._secagg import _kdf
+
+    secret, info = bytes(range(32)), b"skpriv-secagg-mask" + bytes(16)
+    ref = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
+    assert _kdf(secret, info) == ref.derive(secret)
+
+
+def test_prg_paths_agree(monkeypatch):
+    # Small vectors take the AES-GCM shortcut, large ones the CTR encryptor:
+    # both are the same AES-256-CTR keystream.
+    from skpriv.federated import _secagg
+
+    seed = bytes(range(32))
+    small = _secagg._prg(seed, 1000)
+    monkeypatch.setattr(_secagg, "_GCM_MAX", 0)
+    np.testing.assert_array_equal(_secagg._prg(seed, 1000), small)
+    np.testing.assert_array_equal(_secagg._prg(seed, 10)[:10], small[:10])
+
+
+def test_server_gets_one_share_per_dealer(vectors, monkeypatch):
+    # Holders reveal the b-share of a survivor and the s-share of a dropout,
+    # never both shares of one dealer (which would let the server rebuild
+    # both of a client's secrets and unmask its input).
+    from skpriv.federated import _secagg
+
+    seen = []
+    original = _secagg._Client.reveal
+
+    def spy(self, *args):
+        out = original(self, *args)
+        seen.extend(out.values())
+        return out
+
+    monkeypatch.setattr(_secagg._Client, "reveal", spy)
+    agg = SecureAggregator(random_state=0)
+    total = agg.aggregate(vectors, dropouts={"masked_input": {3}})
+    np.testing.assert_allclose(
+        total, np.delete(vectors, 3, 0).sum(0), atol=agg.error_bound(N)
+    )
+    assert seen and all(
+        len(r) == 2 and r[0] in ("b", "s") and len(r[1]) == 66 for r in seen
+    )
+    assert {r[0] for r in seen} == {"b", "s"}
