@@ -158,8 +158,9 @@ class _Client:
     def share_keys(self, session, keys, neighbours, threshold):
         """Shamir-share the mask key and self-mask seed; encrypt one pair per peer."""
         xs = [v + 1 for v in neighbours]
-        shares_s = _shamir.split(self.s_key.private_bytes_raw(), xs, threshold)
-        shares_b = _shamir.split(self.self_seed, xs, threshold)
+        shares_s, shares_b = _shamir.split_many(
+            [self.s_key.private_bytes_raw(), self.self_seed], xs, threshold
+        )
         out, commits = {}, {}
         for v in neighbours:
             ss = shares_s[v + 1].to_bytes(_SB, "big")

@@ -3,7 +3,7 @@
 import functools
 import os
 
-__all__ = ["PRIME", "SHARE_BYTES", "reconstruct", "split"]
+__all__ = ["PRIME", "SHARE_BYTES", "reconstruct", "split", "split_many"]
 
 #: A Mersenne prime larger than every 32-byte secret.
 PRIME = 2**521 - 1
@@ -32,23 +32,51 @@ def split(secret: bytes, xs: list[int], threshold: int) -> dict[int, int]:
     Any ``threshold`` shares reconstruct the secret; fewer reveal nothing
     about it. ``xs`` are distinct non-zero evaluation points.
     """
+    return split_many([secret], xs, threshold)[0]
+
+
+def split_many(
+    secrets: list[bytes], xs: list[int], threshold: int
+) -> list[dict[int, int]]:
+    """:func:`split` of several secrets over the same points, each with its own
+    independent random polynomial.
+
+    The polynomials are evaluated together: their coefficients are packed
+    side by side into one integer, in lanes wide enough that Horner's rule
+    without modular reduction (``xs`` are small) never carries from one lane
+    into the next, so one pass of big-integer arithmetic serves all secrets.
+    """
     if not 1 <= threshold <= len(xs):
         raise ValueError(
             f"threshold must lie in [1, {len(xs)}] (the number of shares); "
             f"got {threshold}."
         )
-    if len(set(xs)) != len(xs) or any(x % PRIME == 0 for x in xs):
-        raise ValueError("share points must be distinct and non-zero.")
+    if len(set(xs)) != len(xs) or any(x <= 0 or x >= PRIME for x in xs):
+        raise ValueError("share points must be distinct and in [1, PRIME).")
+    m = len(secrets)
+    # Each lane's value stays below PRIME * sum_j x**j < 2**(521 + t*bits(x) + 1).
+    width = 522 + threshold * max(xs).bit_length()
+    rand = _random_elements(m * (threshold - 1))
     # Highest degree first, for Horner; the secret is the constant term.
-    coeffs = _random_elements(threshold - 1)
-    coeffs.append(int.from_bytes(secret, "big"))
-    shares = {}
+    packed = []
+    for d in range(threshold - 1):
+        c = 0
+        for k in range(m):
+            c |= rand[k * (threshold - 1) + d] << (k * width)
+        packed.append(c)
+    c = 0
+    for k, secret in enumerate(secrets):
+        c |= int.from_bytes(secret, "big") << (k * width)
+    packed.append(c)
+    lane = (1 << width) - 1
+    out = [{} for _ in range(m)]
     for x in xs:
         acc = 0
-        for c in coeffs:  # Horner without intermediate reductions (x is small)
+        for c in packed:
             acc = acc * x + c
-        shares[x] = acc % PRIME
-    return shares
+        for k in range(m):
+            out[k][x] = ((acc >> (k * width)) & lane) % PRIME
+    return out
 
 
 @functools.lru_cache(maxsize=4096)

@@ -9,7 +9,7 @@ from skpriv.federated._secagg import (
     dequantize,
     quantize,
 )
-from skpriv.federated._shamir import reconstruct, split
+from skpriv.federated._shamir import reconstruct, split, split_many
 
 N, D = 10, 40
 
@@ -29,6 +29,20 @@ def test_shamir_threshold():
         reconstruct({x: shares[x] for x in (1, 2, 3)})
     with pytest.raises(ValueError, match="threshold"):
         split(secret, [1, 2], threshold=3)
+
+
+@pytest.mark.parametrize("threshold", [1, 2, 9])
+def test_shamir_split_many_lanes_are_independent(threshold):
+    # Several secrets shared in one packed pass: each reconstructs alone from
+    # any threshold of its shares, and the polynomials differ between them.
+    secrets = [bytes(32), bytes(range(32)), b"\xff" * 32]
+    xs = list(range(1, 18)) + [999]
+    out = split_many(secrets, xs, threshold)
+    for secret, shares in zip(secrets, out):
+        for pts in (xs[:threshold], xs[-threshold:]):
+            assert reconstruct({x: shares[x] for x in pts}) == secret
+    if threshold > 1:
+        assert out[0][1] != out[1][1] != out[2][1]
 
 
 def test_quantization_roundtrip_and_overflow():
