@@ -225,12 +225,25 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             if secagg is not None and len(chosen) < 3 and len(chosen) > 0:
                 chosen = chosen[:0]  # too few for secure aggregation: skip
                 record["skipped"] = "fewer than 3 clients sampled"
-            results = []
-            if len(chosen):
-                jobs = [(Xk[parts[k]], y[parts[k]], s) for k, s in zip(chosen, seeds)]
-                results = self._train_round(
-                    adapter, global_est, jobs, classes, parallel
+            results, pending = [], None
+            if secagg is not None and len(chosen):
+                # The protocol's input-independent stages (keys, shares, masks)
+                # run before local training; clients keep long-term keys by id.
+                pending = secagg.start(
+                    len(chosen), gvec.size + (0 if dp else 1), ids=chosen
                 )
+            try:
+                if len(chosen):
+                    jobs = [
+                        (Xk[parts[k]], y[parts[k]], s) for k, s in zip(chosen, seeds)
+                    ]
+                    results = self._train_round(
+                        adapter, global_est, jobs, classes, parallel
+                    )
+            except BaseException:
+                if pending is not None:
+                    pending.discard()
+                raise
             if results:
                 updates = np.stack([r[0] for r in results]) - gvec
                 if self.clip_norm is not None:
@@ -241,14 +254,14 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             if dp:
                 total = np.zeros(gvec.size)
                 if results:
-                    total = self._sum(secagg, updates, None)
+                    total = self._sum(pending, updates, None)
                 total = total + gaussian_noise(
                     noise_multiplier * self.clip_norm, gvec.size, rng
                 )
                 # Fixed denominator (McMahan et al. 2018): the expected count.
                 mean_update = total / (self.client_fraction * n_clients)
             elif results:
-                mean_update = self._sum(secagg, updates, w)
+                mean_update = self._sum(pending, updates, w)
             else:
                 mean_update = None
             if mean_update is not None:
@@ -294,14 +307,15 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         )
         return [r for batch in out for r in batch]
 
-    def _sum(self, secagg, updates, w):
-        """Weighted mean of updates (``w`` given) or their plain sum (``w=None``)."""
+    def _sum(self, pending, updates, w):
+        """Weighted mean of updates (``w`` given) or their plain sum (``w=None``);
+        under secure aggregation ``pending`` is the round's protocol run."""
         if w is None:
-            return updates.sum(axis=0) if secagg is None else secagg.aggregate(updates)
-        if secagg is None:
+            return updates.sum(axis=0) if pending is None else pending.finish(updates)
+        if pending is None:
             return np.average(updates, axis=0, weights=w)
         # The weights travel masked too: the server learns only the totals.
-        total = secagg.aggregate(np.column_stack([updates * w[:, None], w]))
+        total = pending.finish(np.column_stack([updates * w[:, None], w]))
         return total[:-1] / total[-1]
 
     def _record_events(self, noise_multiplier, inner_events):

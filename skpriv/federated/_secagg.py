@@ -1,19 +1,22 @@
 """Secure aggregation (Bonawitz et al. 2017, with SecAgg+ neighbourhoods).
 
 The server learns the sum of the clients' vectors and nothing else about any
-single vector: each client adds pairwise masks, agreed with its neighbours by
-X25519 key exchange and expanded by HKDF + AES-CTR, that cancel in the sum
-over the ring of integers modulo 2**64, plus a self mask. Mask seeds are
-Shamir-shared among neighbours, so the server can remove the masks of clients
-that drop out, as long as at least ``threshold`` neighbours of every client
-survive; otherwise it aborts and releases nothing.
+single vector: each client adds pairwise masks, agreed with its neighbours
+(X25519 key agreement, HKDF, AES-CTR), that cancel in the sum over the ring
+of integers modulo 2**64, plus a fresh self mask. Each round a client
+Shamir-shares two fresh secrets among its neighbours: its self-mask seed and
+a recovery key under which it deposits, encrypted with the server, that
+round's pairwise mask seeds. The server rebuilds the self-mask seed of a
+survivor and the recovery key of a dropout (whose seeds then remove the
+masks it left in its neighbours' inputs), as long as at least ``threshold``
+neighbours of every client survive; otherwise it aborts and releases nothing.
 
 Shares travel encrypted and authenticated (ChaCha20-Poly1305 under a key
 agreed between dealer and recipient) and each share is committed to by its
 own hash, so a share tampered with in transit or when revealed is rejected.
 A surviving client reveals, per dealer, only the share the server needs (the
-self-mask share of a survivor, the mask-key share of a dropout) -- never both,
-so the server cannot rebuild both secrets of any client.
+self-mask share of a survivor, the recovery-key share of a dropout) -- never
+both, so the server cannot rebuild both secrets of any client.
 
 What it does not protect: the sum itself (combine with DP for that), inputs
 poisoned by malicious clients (they are summed like any other), or a server
@@ -83,7 +86,16 @@ def _kdf(secret: bytes, info: bytes) -> bytes:
     the same function as ``cryptography``'s ``HKDF(SHA256(), 32, None, info)``,
     without constructing an HKDF object per key.
     """
-    prk = hmac.digest(_ZERO_SALT, secret, "sha256")
+    return _expand(_extract(secret), info)
+
+
+def _extract(secret: bytes) -> bytes:
+    """HKDF-Extract with no salt (a zero salt of the hash length)."""
+    return hmac.digest(_ZERO_SALT, secret, "sha256")
+
+
+def _expand(prk: bytes, info: bytes) -> bytes:
+    """HKDF-Expand to one 32-byte block."""
     return hmac.digest(prk, info + b"\x01", "sha256")
 
 
@@ -113,79 +125,102 @@ def _commit(session: bytes, header: bytes, kind: bytes, share: bytes) -> bytes:
 
 
 class _Client:
-    """One client's state in the protocol (held by the client, not the server)."""
+    """One client's state in one round (held by the client, not the server).
 
-    def __init__(self, cid: int, q: np.ndarray, shared: dict):
-        self.cid = cid
+    ``cid`` is the client's position in the round (its share point is
+    ``cid + 1``), ``rid`` its id across rounds. ``key`` is its long-term
+    X25519 key (see SecureAggregator): never shared or revealed. The
+    recovery key, the self-mask seed and the freshness nonce are new every
+    round.
+    """
+
+    def __init__(self, cid: int, rid, key, shared: dict):
+        self.cid, self.rid = cid, rid
         # Simulation shortcuts, documented in SecureAggregator: both ends of a
-        # pair derive the same channel key and the same pairwise mask, so each
-        # is computed once per pair and shared (real clients each compute
-        # their own, in parallel); public keys are parsed once. The server
-        # never reads ``shared``.
+        # pair derive the same keys and the same pairwise mask, so each is
+        # computed once per pair and shared (real clients each compute their
+        # own, in parallel); public keys are parsed once. The server never
+        # reads ``shared``.
         self.shared = shared
-        self.q = q  # the quantized input
-        self.c_key = X25519PrivateKey.generate()  # encrypts shares
-        self.s_key = X25519PrivateKey.generate()  # seeds pairwise masks
+        self.key = key
+        self.recovery_key = os.urandom(32)  # encrypts this round's mask seeds
         self.self_seed = os.urandom(32)
+        self.nonce = os.urandom(16)  # makes the round's pair keys fresh
         self.received = {}  # dealer -> ciphertext
 
-    def public_keys(self):
-        return (
-            self.c_key.public_key().public_bytes_raw(),
-            self.s_key.public_key().public_bytes_raw(),
-        )
+    def advertise(self):
+        """Stage 0: the long-term public key and this round's nonce."""
+        return self.shared["pub_raw"][self.rid], self.nonce
 
-    def _peer_key(self, keys, peer, which):
-        pubs = self.shared["pub"]
-        parsed = pubs.get(peer)
-        if parsed is None:
-            parsed = pubs[peer] = tuple(
-                X25519PublicKey.from_public_bytes(b) for b in keys[peer]
-            )
-        return parsed[which]
+    def _pair_keys(self, session, keys, peer):
+        """This round's (channel key, mask seed) with ``peer``.
 
-    def _channel(self, session, keys, peer):
+        HKDF-Expand of the pair's long-term secret (X25519, extracted once
+        per pair) with the server's session id and both clients' fresh
+        nonces: new in every round, even if the server reused a session id.
+        """
         u = self.cid
         pair = (u, peer) if u < peer else (peer, u)
-        channels = self.shared["c"]
-        chan = channels.get(pair)
-        if chan is None:
-            secret = self.c_key.exchange(self._peer_key(keys, peer, 0))
-            chan = ChaCha20Poly1305(_kdf(secret, b"skpriv-secagg-enc" + session))
-            channels[pair] = chan
-        return chan
+        cache = self.shared["pair"]
+        out = cache.get(pair)
+        if out is None:
+            rids = self.shared["rids"]
+            a, b = self.rid, rids[peer]
+            rpair = (a, b) if a < b else (b, a)
+            prk = self.shared["prk"].get(rpair)
+            if prk is None:  # once per pair for the aggregator's life
+                pub = self.shared["pub"].get(b)
+                if pub is None:
+                    pub = X25519PublicKey.from_public_bytes(keys[peer][0])
+                    self.shared["pub"][b] = pub
+                prk = _extract(self.key.exchange(pub))
+                self.shared["prk"][rpair] = prk
+            context = session + keys[pair[0]][1] + keys[pair[1]][1]
+            out = (
+                ChaCha20Poly1305(_expand(prk, b"skpriv-secagg-enc" + context)),
+                _expand(prk, b"skpriv-secagg-mask" + context),
+            )
+            cache[pair] = out
+        return out
 
     def share_keys(self, session, keys, neighbours, threshold):
-        """Shamir-share the mask key and self-mask seed; encrypt one pair per peer."""
+        """Stage 1: Shamir-share the recovery key and the self-mask seed (one
+        encrypted pair of shares per neighbour), and deposit this round's
+        pairwise mask seeds encrypted under the recovery key."""
         xs = [v + 1 for v in neighbours]
-        shares_s, shares_b = _shamir.split_many(
-            [self.s_key.private_bytes_raw(), self.self_seed], xs, threshold
+        shares_r, shares_b = _shamir.split_many(
+            [self.recovery_key, self.self_seed], xs, threshold
         )
-        out, commits = {}, {}
+        vault = AESGCM(self.recovery_key)
+        out, commits, deposits = {}, {}, {}
         for v in neighbours:
-            ss = shares_s[v + 1].to_bytes(_SB, "big")
+            sr = shares_r[v + 1].to_bytes(_SB, "big")
             sb = shares_b[v + 1].to_bytes(_SB, "big")
             header = struct.pack(">II", self.cid, v)
+            # Each (channel key, nonce) is used once: the key is this round's.
             nonce = header + b"\x00\x00\x00\x00"
-            aead = self._channel(session, keys, v)
-            out[v] = nonce + aead.encrypt(nonce, header + ss + sb, session + header)
+            channel, seed = self._pair_keys(session, keys, v)
+            out[v] = nonce + channel.encrypt(nonce, header + sr + sb, session + header)
             commits[v] = (
-                _commit(session, header, b"s", ss),
+                _commit(session, header, b"s", sr),
                 _commit(session, header, b"b", sb),
             )
-        return out, commits
+            deposits[v] = vault.encrypt(nonce, seed, session + header)
+        return out, commits, deposits
 
-    def masked_input(self, session, keys, peers):
-        """``x + PRG(b) + sum_{v > u} PRG(s_uv) - sum_{v < u} PRG(s_uv)`` mod 2**64."""
-        size = self.q.shape[0]
-        y = self.q + _prg(self.self_seed, size)
+    def mask(self, session, keys, peers, size):
+        """``PRG(b) + sum_{v > u} PRG(s_uv) - sum_{v < u} PRG(s_uv)`` mod 2**64.
+
+        It depends on the keys and the live neighbours only, not on the input,
+        so a client computes it before its input is ready (while it trains).
+        """
+        y = _prg(self.self_seed, size).copy()
         masks, u = self.shared["s"], self.cid
         for v in peers:
             pair = (u, v) if u < v else (v, u)
             mask = masks.pop(pair, None)
             if mask is None:
-                seed = pairwise_seed(self.s_key, self._peer_key(keys, v, 1), session)
-                mask = _prg(seed, size)
+                mask = _prg(self._pair_keys(session, keys, v)[1], size)
                 masks[pair] = mask
             if v > u:
                 y += mask
@@ -194,8 +229,8 @@ class _Client:
         return y
 
     def reveal(self, session, keys, survivors, dropped):
-        """Decrypt received shares; reveal the b-share of a survivor, the s-share
-        of a dropout -- never both shares of one dealer."""
+        """Decrypt received shares; reveal the b-share of a survivor, the
+        recovery-key share of a dropout -- never both shares of one dealer."""
         revealed = {}
         for u, blob in self.received.items():
             if u not in survivors and u not in dropped:
@@ -203,7 +238,7 @@ class _Client:
             nonce, ct = blob[:12], blob[12:]
             header = struct.pack(">II", u, self.cid)
             try:
-                plain = self._channel(session, keys, u).decrypt(
+                plain = self._pair_keys(session, keys, u)[0].decrypt(
                     nonce, ct, session + header
                 )
             except InvalidTag:
@@ -218,17 +253,6 @@ class _Client:
 
 
 _SB = _shamir.SHARE_BYTES
-
-
-def pairwise_seed(private_key, other_public, session: bytes) -> bytes:
-    """The mask seed two clients agree on: HKDF of their X25519 shared secret.
-
-    ``other_public`` is the peer's public key, raw bytes or already parsed.
-    """
-    if isinstance(other_public, bytes):
-        other_public = X25519PublicKey.from_public_bytes(other_public)
-    shared = private_key.exchange(other_public)
-    return _kdf(shared, b"skpriv-secagg-mask" + session)
 
 
 class SecureAggregator:
@@ -259,6 +283,29 @@ class SecureAggregator:
 
     Notes
     -----
+    Keys. A client draws one long-term X25519 key the first time it takes
+    part and keeps it for the life of the aggregator (one federated fit);
+    each pair of neighbours agrees on a secret once (X25519, HKDF-Extract).
+    Every round, each pair derives that round's channel key and pairwise
+    mask seed from it with HKDF-Expand over the server's session id and a
+    fresh random nonce from each of the two clients, so round keys never
+    repeat, even under a server that replays session ids. Each client also
+    draws, every round, a self-mask seed ``b`` and a recovery key ``r``; it
+    Shamir-shares both among its neighbours and deposits with the server its
+    round's pairwise mask seeds encrypted under ``r`` (AES-GCM). For a
+    dropout the server rebuilds ``r`` and decrypts that round's seeds; for a
+    survivor it rebuilds ``b``. This is Bonawitz et al.'s double masking with
+    one change: they share an ephemeral mask *key* per round (a fresh X25519
+    key pair and an agreement with every neighbour each round); sharing a
+    per-round recovery key for per-round seeds reveals the same thing on a
+    dropout (that client's masks of that round, nothing of other rounds,
+    since the long-term key and pair secrets are never shared or revealed)
+    without any per-round key agreement. What it costs is forward secrecy
+    within a fit: an attacker who takes a client's device during the fit and
+    holds the server's transcripts can rebuild that client's earlier masks
+    of the fit and so its earlier updates (which it could mostly recompute
+    from the device's data anyway). Long-term keys are never pickled.
+
     In-process simulation shortcuts (cost only, not what any party learns;
     the server-side code never reads the clients' shared cache):
 
@@ -270,6 +317,10 @@ class SecureAggregator:
       quantize their vectors in one vectorized call.
     - Lagrange coefficients, which depend only on the public share points,
       are cached across calls (the graph is fixed for a fit).
+
+    Stages 0 and 1 and each client's mask do not depend on the inputs, so
+    :meth:`start` runs them before the inputs exist (real clients can do this
+    while they train).
     """
 
     def __init__(
@@ -285,6 +336,19 @@ class SecureAggregator:
         self.fractional_bits = fractional_bits
         self.min_clients = min_clients
         self.random_state = random_state
+
+    def _long_term(self):
+        """The clients' long-term keys and pair secrets (client-side state)."""
+        lt = self.__dict__.get("_lt")
+        if lt is None:
+            lt = self._lt = {"key": {}, "pub_raw": {}, "pub": {}, "prk": {}}
+        return lt
+
+    def __getstate__(self):
+        # The clients' long-term keys are never pickled.
+        state = dict(self.__dict__)
+        state.pop("_lt", None)
+        return state
 
     def _graph(self, n: int) -> list[list[int]]:
         k = self.n_neighbours
@@ -319,19 +383,26 @@ class SecureAggregator:
                 f"no aggregate was released."
             )
 
-    def aggregate(self, vectors, *, dropouts=None, tamper=None, keep_masked=False):
+    def aggregate(
+        self, vectors, *, ids=None, dropouts=None, tamper=None, keep_masked=False
+    ):
         """The sum of ``vectors`` (one per client), computed on masked inputs.
 
         Parameters
         ----------
         vectors : array-like of shape (n_clients, n_params)
+        ids : sequence of int, default=None
+            The clients' ids, see :meth:`start`.
         dropouts : dict, default=None
             ``{stage: set of client indices}`` that drop out at (before
             completing) that stage; stages are ``STAGES``. For testing.
         tamper : callable, default=None
             ``tamper(kind, dealer, holder, payload) -> payload`` applied to
-            shares in transit (``kind="transit"``, payload bytes) and when
-            revealed (``kind="reveal"``, payload the share int). For testing.
+            shares in transit (``kind="transit"``, payload bytes), to the
+            encrypted mask seeds deposited with the server (``kind="deposit"``,
+            ``holder`` the seed's other client, payload bytes) and to shares
+            when revealed (``kind="reveal"``, payload the share int). For
+            testing.
         keep_masked : bool, default=False
             Keep what the server received from each client in
             ``masked_inputs_`` (for inspection; it is all the server sees).
@@ -347,32 +418,103 @@ class SecureAggregator:
             When too few clients survive to remove the masks.
         """
         vectors = np.asarray(vectors, dtype=np.float64)
+        if vectors.ndim != 2:
+            raise ValueError(
+                f"vectors must be 2-d (n_clients, n_params); got shape {vectors.shape}."
+            )
         n, size = vectors.shape
+        return self.start(n, size, ids=ids, dropouts=dropouts, tamper=tamper).finish(
+            vectors, keep_masked=keep_masked
+        )
+
+    def start(
+        self,
+        n_clients,
+        size,
+        *,
+        ids=None,
+        session=None,
+        dropouts=None,
+        tamper=None,
+    ):
+        """Run the input-independent part of the protocol for one aggregation.
+
+        Key advertisement, key sharing and each client's mask (stages 0 and
+        1, and the masks of stage 2) do not depend on the clients' inputs, so
+        a client does them while it trains; :meth:`aggregate` is
+        ``start(...).finish(vectors)``.
+
+        Parameters
+        ----------
+        n_clients : int
+        size : int
+            Length of each client's vector.
+        ids : sequence of int, default=None
+            The participants' client ids (``range(n_clients)`` by default):
+            a client keeps its long-term key across rounds by id.
+        session : bytes of length 16, default=None
+            The round's session id, chosen by the server (fresh random by
+            default). Round keys stay fresh even if it repeats, because each
+            client adds its own random nonce.
+        dropouts, tamper
+            As in :meth:`aggregate`.
+
+        Returns
+        -------
+        round : object
+            Its ``finish(vectors, keep_masked=False)`` returns the sum (as
+            :meth:`aggregate`); ``discard()`` abandons the round.
+        """
+        return _Round(self, n_clients, size, dropouts, tamper, ids, session)
+
+    def error_bound(self, n_clients: int) -> float:
+        """Max absolute error per coordinate of the sum from fixed-point rounding."""
+        return n_clients * 2.0 ** -(self.fractional_bits + 1)
+
+
+class _Round:
+    """One run of the protocol over in-process clients (see SecureAggregator)."""
+
+    def __init__(self, agg, n, size, dropouts, tamper, ids=None, session=None):
         dropouts = {k: set(v) for k, v in (dropouts or {}).items()}
         unknown = set(dropouts) - set(STAGES)
         if unknown:
             raise ValueError(f"unknown stages {sorted(unknown)}; use {STAGES}.")
-        self._check(range(n), "start", n)
-        session = os.urandom(16)
-        shared = {"pub": {}, "c": {}, "s": {}}
-        # Each client quantizes its own vector; element-wise, so done for all
-        # rows at once here.
-        q = quantize(vectors, self.fractional_bits)
-        clients = [_Client(i, q[i], shared) for i in range(n)]
-        graph = self._graph(n)
-        self.graph_ = graph
+        self.agg, self.n, self.size = agg, n, size
+        self.dropouts, self.tamper = dropouts, tamper
+        agg._check(range(n), "start", n)
+        if session is None:
+            session = os.urandom(16)
+        if not isinstance(session, bytes) or len(session) != 16:
+            raise ValueError(f"session must be 16 bytes; got {session!r}.")
+        self.session = session
+        rids = list(range(n)) if ids is None else [int(i) for i in ids]
+        if len(rids) != n or len(set(rids)) != n:
+            raise ValueError(f"ids must be {n} distinct client ids; got {ids!r}.")
+        lt = agg._long_term()
+        for rid in rids:  # a client's long-term key, made when it first joins
+            if rid not in lt["key"]:
+                key = X25519PrivateKey.generate()
+                lt["key"][rid] = key
+                lt["pub_raw"][rid] = key.public_key().public_bytes_raw()
+        shared = {"pair": {}, "s": {}, "rids": rids, **lt}
+        self.clients = clients = [
+            _Client(i, rid, lt["key"][rid], shared) for i, rid in enumerate(rids)
+        ]
+        self.graph = graph = agg._graph(n)
+        agg.graph_ = graph
         k = min(len(g) for g in graph)
-        t = int(math.floor(self.threshold * k)) + 1
-        t = max(2, min(t, k))
-        self.share_threshold_ = t
+        t = int(math.floor(agg.threshold * k)) + 1
+        self.t = t = max(2, min(t, k))
+        agg.share_threshold_ = t
 
         # Stage 0: advertise keys.
         u1 = [i for i in range(n) if i not in dropouts.get("advertise_keys", ())]
-        self._check(u1, "advertise_keys", n)
-        keys = {i: clients[i].public_keys() for i in u1}
+        agg._check(u1, "advertise_keys", n)
+        self.keys = keys = {i: clients[i].advertise() for i in u1}
 
         # Stage 1: share keys (each client shares among its neighbours in U1).
-        u2, commits = [], {}
+        u2, self.commits, self.deposits = [], {}, {}
         drop1 = dropouts.get("share_keys", ())
         for i in u1:
             if i in drop1:
@@ -384,37 +526,72 @@ class SecureAggregator:
                     f"has {len(nbrs)} live neighbours, fewer than the threshold "
                     f"{t}; no aggregate was released."
                 )
-            out, com = clients[i].share_keys(session, keys, nbrs, t)
-            commits[i] = com
+            out, com, dep = clients[i].share_keys(session, keys, nbrs, t)
+            if tamper is not None:
+                dep = {v: tamper("deposit", i, v, blob) for v, blob in dep.items()}
+            self.commits[i], self.deposits[i] = com, dep
             for v, blob in out.items():
                 if tamper is not None:
                     blob = tamper("transit", i, v, blob)
                 clients[v].received[i] = blob
             u2.append(i)
-        self._check(u2, "share_keys", n)
+        agg._check(u2, "share_keys", n)
+        self.u2 = u2
         u2set = set(u2)
 
-        # Stage 2: masked inputs (pairwise masks with neighbours in U2).
+        # Stage 2, input-independent part: every client's mask (pairwise masks
+        # with its neighbours in U2, plus its self mask).
+        self.masks = {
+            i: clients[i].mask(session, keys, [v for v in graph[i] if v in u2set], size)
+            for i in u2
+        }
+
+    def discard(self):
+        self.clients = self.masks = None
+
+    def finish(self, vectors, keep_masked=False):
+        """Stages 2 (masked inputs) and 3 (unmasking); the dequantized sum."""
+        if self.clients is None:
+            raise RuntimeError("this secure-aggregation round has already finished.")
+        agg, n, size, session = self.agg, self.n, self.size, self.session
+        clients, keys, graph, t = self.clients, self.keys, self.graph, self.t
+        dropouts, tamper, commits, u2 = (
+            self.dropouts,
+            self.tamper,
+            self.commits,
+            self.u2,
+        )
+        vectors = np.asarray(vectors, dtype=np.float64)
+        if vectors.shape != (n, size):
+            raise ValueError(
+                f"expected vectors of shape {(n, size)} for this round; got "
+                f"{vectors.shape}."
+            )
+        # Each client quantizes its own vector; element-wise, so done for all
+        # rows at once here.
+        q = quantize(vectors, agg.fractional_bits)
+        u2set = set(u2)
+
+        # Stage 2: masked inputs.
         u3, total = [], np.zeros(size, dtype=np.uint64)
-        self.masked_inputs_ = {}
+        agg.masked_inputs_ = {}
         drop2 = dropouts.get("masked_input", ())
         for i in u2:
             if i in drop2:
                 continue
-            peers = [v for v in graph[i] if v in u2set]
-            masked = clients[i].masked_input(session, keys, peers)
+            masked = q[i] + self.masks[i]
             if keep_masked:
-                self.masked_inputs_[i] = masked
+                agg.masked_inputs_[i] = masked
             total += masked
             u3.append(i)
-        self._check(u3, "masked_input", n)
+        agg._check(u3, "masked_input", n)
         u3set = set(u3)
         dropped = u2set - u3set
 
         # Stage 3: unmasking. Survivors reveal one share per dealer; the server
         # checks each against the dealer's commitment to that share.
         u4 = [i for i in u3 if i not in dropouts.get("unmask", ())]
-        self._check(u4, "unmask", n)
+        agg._check(u4, "unmask", n)
         got = {u: {} for u in u2}
         for v in u4:
             for u, (kind, share) in (
@@ -434,7 +611,8 @@ class SecureAggregator:
                 ):
                     continue  # does not match the dealer's commitment: rejected
                 got[u][v + 1] = share
-        self.rejected_ = {u: len(commits[u]) - len(got[u]) for u in u2}
+        self.discard()
+        agg.rejected_ = {u: len(commits[u]) - len(got[u]) for u in u2}
         for u in u2:
             if len(got[u]) < t:
                 raise SecureAggregationError(
@@ -450,18 +628,28 @@ class SecureAggregator:
         for u in u3:  # remove self masks
             total -= _prg(secret(u), size)
         for u in dropped:  # remove the pairwise masks dropouts left in others
-            s_key = X25519PrivateKey.from_private_bytes(secret(u))
+            vault = AESGCM(secret(u))
             for v in graph[u]:
-                if v in u3set:
-                    mask = _prg(pairwise_seed(s_key, keys[v][1], session), size)
-                    # v added +mask if u > v and -mask if u < v.
-                    if u > v:
-                        total -= mask
-                    else:
-                        total += mask
-        self.survivors_ = u3
-        return dequantize(total, self.fractional_bits)
-
-    def error_bound(self, n_clients: int) -> float:
-        """Max absolute error per coordinate of the sum from fixed-point rounding."""
-        return n_clients * 2.0 ** -(self.fractional_bits + 1)
+                if v not in u3set:
+                    continue
+                header = struct.pack(">II", u, v)
+                try:
+                    seed = vault.decrypt(
+                        header + b"\x00\x00\x00\x00",
+                        self.deposits[u][v],
+                        session + header,
+                    )
+                except InvalidTag:
+                    raise SecureAggregationError(
+                        f"secure aggregation aborted at stage 'unmask': client "
+                        f"{u}'s deposited mask seed for client {v} failed "
+                        f"authentication; no aggregate was released."
+                    ) from None
+                mask = _prg(seed, size)
+                # v added +mask if u > v and -mask if u < v.
+                if u > v:
+                    total -= mask
+                else:
+                    total += mask
+        agg.survivors_ = u3
+        return dequantize(total, agg.fractional_bits)

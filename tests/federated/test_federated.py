@@ -339,6 +339,19 @@ def test_secure_aggregation_equals_plain_fedavg(data):
     np.testing.assert_allclose(
         secure.estimator_.coef_, plain.estimator_.coef_, atol=1e-5
     )
+    # Client sampling: a different subset of clients each round (each keeps
+    # its long-term key by id); same result as without secure aggregation.
+    kw_sampled = dict(kw, client_fraction=0.6)
+    plain = FederatedClassifier(SGDClassifier(), **kw_sampled).fit(X, y)
+    secure = FederatedClassifier(
+        SGDClassifier(), secure_aggregation=True, **kw_sampled
+    ).fit(X, y)
+    assert [h["n_clients"] for h in secure.history_] == [
+        h["n_clients"] for h in plain.history_
+    ]
+    np.testing.assert_allclose(
+        secure.estimator_.coef_, plain.estimator_.coef_, atol=1e-5
+    )
     dp = FederatedClassifier(
         SGDClassifier(),
         secure_aggregation=True,

@@ -214,3 +214,112 @@ def test_server_gets_one_share_per_dealer(vectors, monkeypatch):
         len(r) == 2 and r[0] in ("b", "s") and len(r[1]) == 66 for r in seen
     )
     assert {r[0] for r in seen} == {"b", "s"}
+
+
+def _count_agreements(monkeypatch):
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    from skpriv.federated import _secagg
+
+    calls = []
+
+    class Counting:
+        @staticmethod
+        def generate():
+            key = x25519.X25519PrivateKey.generate()
+            return _Spy(key, calls)
+
+    monkeypatch.setattr(_secagg, "X25519PrivateKey", Counting)
+    return calls
+
+
+class _Spy:
+    def __init__(self, key, calls):
+        self._key, self._calls = key, calls
+
+    def public_key(self):
+        return self._key.public_key()
+
+    def exchange(self, peer):
+        self._calls.append(1)
+        return self._key.exchange(peer)
+
+
+def test_long_term_keys_agree_once_per_pair(vectors, monkeypatch):
+    # Keys and pair secrets are made the first time a client takes part;
+    # later rounds need no key agreement, yet every round's masks are fresh.
+    calls = _count_agreements(monkeypatch)
+    agg = SecureAggregator(random_state=0)
+    first = agg.aggregate(vectors, keep_masked=True)
+    masked_1 = dict(agg.masked_inputs_)
+    n_pairs = sum(len(g) for g in agg.graph_) // 2
+    assert len(calls) == n_pairs
+    second = agg.aggregate(vectors, keep_masked=True)
+    assert len(calls) == n_pairs  # no new agreement
+    np.testing.assert_array_equal(first, second)
+    for i in range(N):
+        assert not np.any(masked_1[i] == agg.masked_inputs_[i])
+    # A new client id brings its own key: agreements with its neighbours only.
+    ids = list(range(1, N)) + [N + 5]
+    total = agg.aggregate(vectors, ids=ids)
+    np.testing.assert_allclose(total, vectors.sum(0), atol=agg.error_bound(N))
+    assert n_pairs < len(calls) <= n_pairs + N - 1
+
+
+def test_replayed_session_id_still_gives_fresh_masks(vectors, monkeypatch):
+    # A server that reuses a session id cannot make a pair reuse its round
+    # keys (which would let it subtract two rounds' inputs): each client's
+    # fresh nonce enters every round key.
+    from skpriv.federated import _secagg
+
+    agg = SecureAggregator(random_state=0)
+
+    def seed_and_channel(session):
+        rnd = agg.start(N, D, session=session)
+        channel, seed = rnd.clients[0]._pair_keys(rnd.session, rnd.keys, 1)
+        return seed, channel.encrypt(bytes(12), b"x", None)
+
+    replayed = bytes(16)
+    a, b = seed_and_channel(replayed), seed_and_channel(replayed)
+    assert a[0] != b[0] and a[1] != b[1]
+    # Control: with the clients' nonces fixed too, the keys do repeat.
+    real = _secagg.os.urandom
+    monkeypatch.setattr(
+        _secagg.os, "urandom", lambda n: bytes(n) if n == 16 else real(n)
+    )
+    assert seed_and_channel(replayed) == seed_and_channel(replayed)
+    with pytest.raises(ValueError, match="session"):
+        agg.start(N, D, session=b"short")
+
+
+def test_tampered_deposit_aborts(vectors):
+    agg = SecureAggregator(random_state=0)
+
+    def deposit(kind, dealer, holder, payload):
+        return _flip_byte(payload) if kind == "deposit" and dealer == 3 else payload
+
+    # Client 3 survives: its deposit is never opened.
+    total = agg.aggregate(vectors, tamper=deposit)
+    np.testing.assert_allclose(total, vectors.sum(0), atol=agg.error_bound(N))
+    with pytest.raises(SecureAggregationError, match="failed authentication"):
+        agg.aggregate(vectors, dropouts={"masked_input": {3}}, tamper=deposit)
+
+
+def test_long_term_keys_never_pickled(vectors):
+    import pickle
+
+    agg = SecureAggregator(random_state=0)
+    agg.aggregate(vectors)
+    secrets = [k.private_bytes_raw() for k in agg._lt["key"].values()]
+    secrets += list(agg._lt["prk"].values())
+    blob = pickle.dumps(agg)
+    assert not any(s in blob for s in secrets)
+    clone = pickle.loads(blob)
+    assert "_lt" not in clone.__dict__
+    total = clone.aggregate(vectors)  # fresh keys
+    np.testing.assert_allclose(total, vectors.sum(0), atol=agg.error_bound(N))
+
+
+def test_ids_must_be_distinct(vectors):
+    with pytest.raises(ValueError, match="distinct client ids"):
+        SecureAggregator().aggregate(vectors, ids=[0] * N)
