@@ -285,3 +285,30 @@ def test_search_with_subsampling_uses_training_fold_size():
     with pytest.raises(ValueError, match="n_samples"):
         privacy_spent(search_norefit, delta=1e-5)
     assert privacy_spent(search_norefit, delta=1e-5, n_samples=40).epsilon > 0
+
+
+def test_rdp_accountant_drops_no_convergence_notes(caplog):
+    # dp-accounting logs a note for every skipped fractional order; skpriv's
+    # RDP accountant silences exactly that note (the bound stays valid).
+    import logging
+
+    import dp_accounting
+    from dp_accounting.rdp import rdp_privacy_accountant
+
+    from skpriv.accounting import make_accountant
+
+    event = dp_accounting.SelfComposedDpEvent(
+        dp_accounting.PoissonSampledDpEvent(0.5, dp_accounting.GaussianDpEvent(2.06)),
+        5,
+    )
+    orders = [1.2, 1.5, 2.0, 8.0]
+    with caplog.at_level(logging.WARNING, logger="absl"):
+        raw = rdp_privacy_accountant.RdpAccountant(orders).compose(event)
+    assert any("failed to converge" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="absl"):
+        ours = make_accountant("rdp").compose(event)
+        eps = ours.get_epsilon(1e-5)
+    assert not any("failed to converge" in r.getMessage() for r in caplog.records)
+    assert 0 < eps <= raw.get_epsilon(1e-5)
+    assert logging.getLogger("absl").filters == []

@@ -1,5 +1,6 @@
 """``privacy_spent``: compose the DP events recorded by fitted objects."""
 
+import logging
 import math
 import warnings
 from typing import NamedTuple
@@ -94,7 +95,31 @@ class _PLDAccountant(_LocalRRMixin, pld_privacy_accountant.PLDAccountant):
         self._pld = self._pld.compose(rr.self_compose(count))
 
 
+class _NoConvergenceNotes(logging.Filter):
+    """Drop dp-accounting's RDP note that a fractional order was skipped.
+
+    The RDP accountant logs it (through absl) for every order whose series
+    does not converge, common at large sampling rates and small noise, and
+    takes the minimum over the remaining orders, which is still a valid
+    bound: the note is noise for users.
+    """
+
+    def filter(self, record):
+        return "failed to converge" not in record.getMessage()
+
+
+_ABSL_LOGGER = logging.getLogger("absl")
+_NO_CONVERGENCE_NOTES = _NoConvergenceNotes()
+
+
 class _RdpAccountant(_LocalRRMixin, rdp_privacy_accountant.RdpAccountant):
+    def _maybe_compose(self, event, count, do_compose):
+        _ABSL_LOGGER.addFilter(_NO_CONVERGENCE_NOTES)
+        try:
+            return super()._maybe_compose(event, count, do_compose)
+        finally:
+            _ABSL_LOGGER.removeFilter(_NO_CONVERGENCE_NOTES)
+
     def _compose_rr(self, event, count):
         self._rdp += count * rdp_privacy_accountant._compute_randomized_response_rdp(
             event.noise_parameter,

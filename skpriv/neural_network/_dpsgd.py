@@ -1,8 +1,6 @@
 """DP-SGD pieces independent of skorch: Poisson batches, accounting, calibration."""
 
-import logging
 import math
-from contextlib import contextmanager
 from functools import lru_cache
 
 import dp_accounting as dpa
@@ -28,36 +26,12 @@ __all__ = [
 ]
 
 
-class _NoConvergenceNotes(logging.Filter):
-    """Drop dp-accounting's RDP note that a fractional order was skipped.
-
-    The RDP accountant logs it for every order whose series does not converge
-    (common at small noise) and takes the minimum over the remaining orders,
-    which is still a valid bound: the note is noise for users.
-    """
-
-    def filter(self, record):
-        return "failed to converge" not in record.getMessage()
-
-
-@contextmanager
-def _quiet_rdp():
-    logger = logging.getLogger("absl")
-    note_filter = _NoConvergenceNotes()
-    logger.addFilter(note_filter)
-    try:
-        yield
-    finally:
-        logger.removeFilter(note_filter)
-
-
 @lru_cache(maxsize=256)
 def calibrated_noise_multiplier(epsilon, delta, sample_rate, steps, accountant):
     """Cached :func:`skpriv.accounting.dpsgd_noise_multiplier` (a pure function)."""
-    with _quiet_rdp():
-        return dpsgd_noise_multiplier(
-            epsilon, delta, sample_rate, steps, accountant=accountant
-        )
+    return dpsgd_noise_multiplier(
+        epsilon, delta, sample_rate, steps, accountant=accountant
+    )
 
 
 def dp_event_of(segments):
@@ -112,9 +86,8 @@ def epsilon_of(segments, delta, accountant):
             pld = part if pld is None else pld.compose(part)
         return float(pld.get_epsilon_for_delta(delta))
     acc = make_accountant(accountant)
-    with _quiet_rdp():
-        acc.compose(event)
-        return float(acc.get_epsilon(delta))
+    acc.compose(event)
+    return float(acc.get_epsilon(delta))
 
 
 def _fast_tensors(dataset):
