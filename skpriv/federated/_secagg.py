@@ -193,13 +193,14 @@ class _Client:
         )
         vault = AESGCM(self.recovery_key)
         out, commits, deposits = {}, {}, {}
+        pairs, u = self.shared["pair"], self.cid
         for v in neighbours:
             sr = shares_r[v + 1].to_bytes(_SB, "big")
             sb = shares_b[v + 1].to_bytes(_SB, "big")
             header = struct.pack(">II", self.cid, v)
             # Each (channel key, nonce) is used once: the key is this round's.
             nonce = header + b"\x00\x00\x00\x00"
-            channel, seed = self._pair_keys(session, keys, v)
+            channel, seed = pairs[(u, v) if u < v else (v, u)]
             out[v] = nonce + channel.encrypt(nonce, header + sr + sb, session + header)
             commits[v] = (
                 _commit(session, header, b"s", sr),
@@ -220,7 +221,7 @@ class _Client:
             pair = (u, v) if u < v else (v, u)
             mask = masks.pop(pair, None)
             if mask is None:
-                mask = _prg(self._pair_keys(session, keys, v)[1], size)
+                mask = _prg(self.shared["pair"][pair][1], size)
                 masks[pair] = mask
             if v > u:
                 y += mask
@@ -232,13 +233,14 @@ class _Client:
         """Decrypt received shares; reveal the b-share of a survivor, the
         recovery-key share of a dropout -- never both shares of one dealer."""
         revealed = {}
+        pairs, me = self.shared["pair"], self.cid
         for u, blob in self.received.items():
             if u not in survivors and u not in dropped:
                 continue
             nonce, ct = blob[:12], blob[12:]
             header = struct.pack(">II", u, self.cid)
             try:
-                plain = self._pair_keys(session, keys, u)[0].decrypt(
+                plain = pairs[(u, me) if u < me else (me, u)][0].decrypt(
                     nonce, ct, session + header
                 )
             except InvalidTag:
@@ -349,6 +351,13 @@ class SecureAggregator:
         state = dict(self.__dict__)
         state.pop("_lt", None)
         return state
+
+    def _cached_graph(self, n: int) -> list[list[int]]:
+        """:meth:`_graph`, built once per size (it is public and fixed)."""
+        cache = self.__dict__.setdefault("_graphs", {})
+        if n not in cache:
+            cache[n] = self._graph(n)
+        return cache[n]
 
     def _graph(self, n: int) -> list[list[int]]:
         k = self.n_neighbours
@@ -501,7 +510,7 @@ class _Round:
         self.clients = clients = [
             _Client(i, rid, lt["key"][rid], shared) for i, rid in enumerate(rids)
         ]
-        self.graph = graph = agg._graph(n)
+        self.graph = graph = agg._cached_graph(n)
         agg.graph_ = graph
         k = min(len(g) for g in graph)
         t = int(math.floor(agg.threshold * k)) + 1
@@ -512,6 +521,12 @@ class _Round:
         u1 = [i for i in range(n) if i not in dropouts.get("advertise_keys", ())]
         agg._check(u1, "advertise_keys", n)
         self.keys = keys = {i: clients[i].advertise() for i in u1}
+        # Every pair of live neighbours derives its round keys (computed once
+        # per pair here, for both ends; see the Notes of SecureAggregator).
+        for i in u1:
+            for v in graph[i]:
+                if v > i and v in keys:
+                    clients[i]._pair_keys(session, keys, v)
 
         # Stage 1: share keys (each client shares among its neighbours in U1).
         u2, self.commits, self.deposits = [], {}, {}
