@@ -5,6 +5,7 @@ import math
 import numpy as np
 from scipy.stats import beta, binom
 from sklearn.base import is_regressor
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 __all__ = ["clopper_pearson", "example_scores", "one_run_epsilon_lower_bound"]
 
@@ -60,12 +61,20 @@ def example_scores(estimator, X, y, score="loss"):
     >>> bool(((proba >= 0) & (proba <= 1)).all())
     True
     """
+    check_consistent_length(X, y)
     if callable(score):
-        return np.asarray(score(estimator, X, y), dtype=np.float64)
+        scores = np.asarray(score(estimator, X, y), dtype=np.float64)
+        if scores.shape != (len(y),):
+            raise ValueError(
+                f"score={score!r} returned an array of shape {scores.shape}; "
+                f"it must return one score per example, shape ({len(y)},)."
+            )
+        return scores
     if score not in _SCORES:
         raise ValueError(
             f"score must be one of {_SCORES} or a callable; got {score!r}."
         )
+    check_is_fitted(estimator)
     y = np.asarray(y)
     if is_regressor(estimator):
         if score != "loss":

@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import binom
 from sklearn.datasets import make_classification, make_regression
 from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.tree import DecisionTreeClassifier
 
@@ -115,3 +116,17 @@ def test_canary_audit_on_a_model_that_ignores_canaries():
     assert res.epsilon_lower_bound < 1.0
     with pytest.raises(ValueError, match="n_guesses"):
         canary_audit(DummyClassifier(), X, y, Xc, yc, n_guesses=1000)
+
+
+def test_scores_reject_inconsistent_lengths_and_unfitted_models(split):
+    # X and y of different lengths were silently truncated to the shorter one.
+    Xi, yi, Xo, yo = split
+    model = LogisticRegression().fit(Xi, yi)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        membership_inference(model, Xi, yi[:100], Xo, yo)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        membership_inference(model, Xi, yi, Xo[:50], yo)
+    with pytest.raises(NotFittedError):
+        membership_inference(LogisticRegression(), Xi, yi, Xo, yo)
+    with pytest.raises(ValueError, match=r"one score per example, shape \(300,\)"):
+        example_scores(model, Xi, yi, score=lambda est, X, y: np.ones((len(X), 2)))
