@@ -55,8 +55,17 @@ def is_missing(column: np.ndarray) -> np.ndarray:
 
 
 def to_text(values) -> list:
-    """Values as str: strings unchanged, numpy scalars as their Python value."""
+    """Values as str: strings unchanged, numpy scalars as their Python value.
+
+    Whole floats are written as integers (``1001.0`` -> ``"1001"``): an
+    integer column becomes float as soon as it holds a missing value (pandas,
+    ``check_array``), and its values must keep the text, hence the pseudonym,
+    they have without one.
+    """
     return [v if type(v) is str else _scalar_text(v) for v in values]
+
+
+_MAX_EXACT_INT = 2.0**53
 
 
 def _scalar_text(v) -> str:
@@ -64,6 +73,8 @@ def _scalar_text(v) -> str:
         return v.decode("utf-8", "surrogateescape")
     if isinstance(v, np.generic):
         v = v.item()
+    if type(v) is float and v.is_integer() and abs(v) < _MAX_EXACT_INT:
+        return str(int(v))
     return str(v)
 
 

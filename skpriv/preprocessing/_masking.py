@@ -142,7 +142,9 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ``"hash"`` never uses a plain hash: a plain SHA-256 of a 6-digit ID is
     reversed by trying the million candidates in about a second, while the
     HMAC needs the key. Numbers are hashed as their text, so ``42`` and
-    ``"42"`` get the same pseudonym.
+    ``"42"`` get the same pseudonym; whole floats are written as integers, so
+    ``42.0`` gets it too (an integer column turns float when it holds a
+    missing value, and must keep its pseudonyms for joins).
 
     References
     ----------

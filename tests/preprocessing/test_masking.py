@@ -140,6 +140,26 @@ def test_hash_numbers_as_text_and_missing_kept():
     assert out[2, 0] is None and np.isnan(out[3, 0])
 
 
+def test_hash_and_partial_ids_unchanged_by_missing_values():
+    # An integer id column turns float when a value is missing: each id must
+    # keep its pseudonym (joins across tables) and its partial mask.
+    pd = pytest.importorskip("pandas")
+    full = pd.DataFrame({"id": [1001, 1002, 1003]})
+    holed = pd.DataFrame({"id": [1001, None, 1003]})
+    nullable = pd.DataFrame({"id": pd.array([1001, None, 1003], dtype="Int64")})
+    for masker in (
+        Masker(strategy="hash", key=Key.generate()),
+        Masker(strategy="partial", keep_last=2),
+    ):
+        ref = masker.fit_transform(full)[:, 0]
+        for df in (holed, nullable):
+            out = masker.fit_transform(df)[:, 0]
+            assert out[[0, 2]].tolist() == ref[[0, 2]].tolist()
+    # Non-integral floats keep their own text.
+    m = Masker(strategy="partial", keep_last=3).fit(_col([1.5]))
+    assert m.transform(_col([2.25])).ravel().tolist() == ["*.25"]
+
+
 # ------------------------------------------------------------ other strategies
 def test_redact_hides_missing_too():
     out = Masker().fit_transform(_col(["a", None, np.nan]))
