@@ -321,9 +321,12 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 return "numeric", self._learn_edges(numbers, j)
         if _as_dates(values) is not None:
             return "date", None
+        # Name the type, never the value: it is what Masker must hide.
+        kinds = sorted({type(v).__name__ for v in values})
         raise ValueError(
             f"strategy='generalize' needs numeric or date columns; column "
-            f"{self._column_name(j)} holds other values (e.g. {values[0]!r})."
+            f"{self._column_name(j)} holds other values (of type "
+            f"{', '.join(kinds)}; values not shown, to keep them private)."
         )
 
     def _learn_edges(self, numbers, j):

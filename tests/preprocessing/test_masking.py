@@ -263,6 +263,13 @@ def test_generalize_rejects_text():
         Masker(strategy="generalize").fit(_col(["a", "b"]))
 
 
+def test_generalize_error_does_not_show_the_values():
+    # Error messages end up in logs: they must not print what Masker hides.
+    with pytest.raises(ValueError, match="numeric or date") as info:
+        Masker(strategy="generalize").fit(_col(["alice@example.com", "bob"]))
+    assert "alice" not in str(info.value) and "str" in str(info.value)
+
+
 # -------------------------------------------------------------------- random
 def _interval(n, p, alpha=1e-6):
     return binom.ppf(alpha / 2, n, p), binom.isf(alpha / 2, n, p)
