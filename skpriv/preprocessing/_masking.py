@@ -262,7 +262,10 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"({self.top_code})."
             )
         if self.strategy == "generalize" and self.bin_edges is not None:
-            edges = np.asarray(self.bin_edges, dtype=float)
+            try:
+                edges = np.asarray(self.bin_edges, dtype=float)
+            except (TypeError, ValueError):
+                edges = np.empty(0)  # reported below, naming bin_edges
             if (
                 edges.ndim != 1
                 or len(edges) < 2

@@ -353,8 +353,9 @@ def test_bad_params_name_the_parameter():
         Masker(strategy="hash", key=Key.generate(), hash_length=4).fit(X)
     with pytest.raises(ValueError, match="p"):
         Masker(strategy="random", p=1.5).fit(X)
-    with pytest.raises(ValueError, match="bin_edges"):
-        Masker(strategy="generalize", bin_edges=[3, 1]).fit([[1.0]])
+    for edges in ([3, 1], ["a", "b"], [[0, 1], [2]]):
+        with pytest.raises(ValueError, match="bin_edges"):
+            Masker(strategy="generalize", bin_edges=edges).fit([[1.0]])
     with pytest.raises(ValueError, match="key"):
         Masker(strategy="hash", key="my secret").fit(X)
 
