@@ -3,8 +3,11 @@
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import check_consistent_length
 
 from ..utils._random import check_random_state
 from ..utils._validation import check_delta
@@ -193,6 +196,33 @@ def membership_inference(
     )
 
 
+def _num_rows(a):
+    return a.shape[0] if hasattr(a, "shape") else len(a)
+
+
+def _stack_rows(a, b, name_a, name_b):
+    """Rows of ``a`` then of ``b``, keeping pandas and sparse containers."""
+    if hasattr(a, "iloc") and hasattr(b, "iloc"):
+        import pandas as pd
+
+        if getattr(a, "ndim", 1) == 2 and list(a.columns) != list(b.columns):
+            raise ValueError(
+                f"{name_b} must have the columns of {name_a}; got "
+                f"{list(b.columns)!r} and {list(a.columns)!r}."
+            )
+        return pd.concat([a, b], ignore_index=True)
+    if sparse.issparse(a) or sparse.issparse(b):
+        a, b = sparse.csr_matrix(a), sparse.csr_matrix(b)
+    else:
+        a, b = np.asarray(a), np.asarray(b)
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(
+            f"{name_b} must have as many columns as {name_a}; got "
+            f"{b.shape[1:]} and {a.shape[1:]} beyond the rows."
+        )
+    return sparse.vstack([a, b], format="csr") if sparse.issparse(a) else np.r_[a, b]
+
+
 @dataclass(frozen=True)
 class CanaryAuditResult:
     """What :func:`canary_audit` found.
@@ -315,9 +345,14 @@ def canary_audit(
     delta = check_delta(delta)
     confidence = _check_confidence(confidence)
     rng = check_random_state(random_state)
-    X, X_canaries = np.asarray(X), np.asarray(X_canaries)
-    y, y_canaries = np.asarray(y), np.asarray(y_canaries)
-    m = X_canaries.shape[0]
+    if y is None or y_canaries is None:
+        raise ValueError(
+            "canary_audit needs y and y_canaries: the canaries are scored "
+            "against their labels."
+        )
+    check_consistent_length(X, y)
+    check_consistent_length(X_canaries, y_canaries)
+    m = _num_rows(X_canaries)
     if m < 2:
         raise ValueError(f"canary_audit needs at least 2 canaries; got {m}.")
     if n_guesses is None:
@@ -326,10 +361,13 @@ def canary_audit(
     if not 2 <= n_guesses <= m:
         raise ValueError(f"n_guesses must lie in [2, {m}]; got {n_guesses}.")
     included = rng.random(m) < 0.5
-    X_train = np.concatenate([X, X_canaries[included]])
-    y_train = np.concatenate([y, y_canaries[included]])
-    perm = rng.permutation(len(y_train))
-    model = clone(estimator).fit(X_train[perm], y_train[perm])
+    chosen = np.flatnonzero(included)
+    X_train = _stack_rows(X, _safe_indexing(X_canaries, chosen), "X", "X_canaries")
+    y_train = _stack_rows(y, _safe_indexing(y_canaries, chosen), "y", "y_canaries")
+    perm = rng.permutation(_num_rows(y_train))
+    model = clone(estimator).fit(
+        _safe_indexing(X_train, perm), _safe_indexing(y_train, perm)
+    )
     scores = example_scores(model, X_canaries, y_canaries, score)
     # Ties broken at random so that the guesses depend only on the scores.
     order = np.lexsort((rng.random(m), scores))

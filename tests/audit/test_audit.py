@@ -130,3 +130,66 @@ def test_scores_reject_inconsistent_lengths_and_unfitted_models(split):
         membership_inference(LogisticRegression(), Xi, yi, Xo, yo)
     with pytest.raises(ValueError, match=r"one score per example, shape \(300,\)"):
         example_scores(model, Xi, yi, score=lambda est, X, y: np.ones((len(X), 2)))
+
+
+def _canary_data():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(100, 2)), np.zeros((100, 200))]
+    y = (X[:, 0] > 0).astype(int)
+    Xc = np.c_[np.zeros((200, 2)), np.eye(200)]
+    yc = rng.integers(0, 2, 200)
+    return X, y, Xc, yc
+
+
+def test_canary_audit_keeps_dataframes_and_sparse_matrices():
+    # DataFrames were turned into arrays (a pipeline selecting columns by
+    # name failed) and sparse matrices raised an IndexError.
+    pd = pytest.importorskip("pandas")
+    from scipy import sparse
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, Xc, yc = _canary_data()
+    dense = canary_audit(
+        LogisticRegression(C=100.0), X, y, Xc, yc, score="margin", random_state=0
+    )
+    cols = [f"c{i}" for i in range(X.shape[1])]
+    pipe = make_pipeline(
+        make_column_transformer(
+            (StandardScaler(), ["c0", "c1"]), remainder="passthrough"
+        ),
+        LogisticRegression(C=100.0),
+    )
+    framed = canary_audit(
+        pipe,
+        pd.DataFrame(X, columns=cols),
+        pd.Series(y),
+        pd.DataFrame(Xc, columns=cols),
+        pd.Series(yc),
+        score="margin",
+        random_state=0,
+    )
+    assert framed.n_included == dense.n_included
+    assert framed.epsilon_lower_bound > 1
+    sparse_res = canary_audit(
+        LogisticRegression(C=100.0),
+        sparse.csr_matrix(X),
+        y,
+        sparse.csr_matrix(Xc),
+        yc,
+        score="margin",
+        random_state=0,
+    )
+    assert sparse_res.n_included == dense.n_included
+    assert sparse_res.epsilon_lower_bound > 1
+
+
+def test_canary_audit_validation_names_the_argument():
+    X, y, Xc, yc = _canary_data()
+    with pytest.raises(ValueError, match="X_canaries must have as many columns as X"):
+        canary_audit(LogisticRegression(), X, y, Xc[:, :10], yc, random_state=0)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        canary_audit(LogisticRegression(), X, y, Xc, yc[:50], random_state=0)
+    with pytest.raises(ValueError, match="needs y and y_canaries"):
+        canary_audit(LogisticRegression(), X, None, Xc, None, random_state=0)
