@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import PrivacyMixin, privacy_constraints
+from ..encryption._tokens import is_missing
 from ..exceptions import PrivacyLeakWarning
 from ..mechanisms import KaryRandomizedResponse
 from ..mechanisms._grid import _check_rng
@@ -146,12 +147,15 @@ class RandomizedResponse(
         self.random_state = random_state
 
     def _validate_X(self, X, reset):
-        return validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=True)
+        # Missing values are found here, not by validate_data's finiteness
+        # check, which crashes on pd.NA ("boolean value of NA is ambiguous").
+        X = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
+        _check_no_missing(X)
+        return X
 
     def _fit(self, X, y, rng):
         X = self._validate_X(X, reset=True)
         d = X.shape[1]
-        _check_no_none(X)
         if isinstance(self.categories, str):
             warnings.warn(
                 "categories='auto': the categories are taken from the training "
@@ -249,7 +253,6 @@ class RandomizedResponse(
         """
         check_is_fitted(self, "categories_")
         X = self._validate_X(X, reset=False)
-        _check_no_none(X)
         codes, unknown = self._codes(X, self.handle_unknown)
         rng = _check_rng(self._rng)
         out_codes = np.empty_like(codes)
@@ -307,11 +310,13 @@ class RandomizedResponse(
         return tags
 
 
-def _check_no_none(X: np.ndarray) -> None:
-    if X.dtype == object:
-        missing = np.frompyfunc(lambda v: v is None, 1, 1)(X).astype(bool)
-        if missing.any():
+def _check_no_missing(X: np.ndarray) -> None:
+    for j in range(X.shape[1]):
+        if is_missing(X[:, j]).any():
             raise ValueError(
-                "RandomizedResponse does not accept missing values (None); "
-                "impute them or encode them as a category first."
+                f"RandomizedResponse does not accept missing values (None, NaN, "
+                f"pd.NA, NaT), found in column {j}; impute them or encode them "
+                f"as a category first."
             )
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise ValueError("RandomizedResponse does not accept infinite values.")

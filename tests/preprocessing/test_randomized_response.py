@@ -231,6 +231,28 @@ def test_missing_values_rejected():
     X[1, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         RandomizedResponse().fit(X)
+    with pytest.raises(ValueError, match="infinit"):
+        RandomizedResponse().fit(np.array([[1.0], [np.inf]]))
+
+
+def test_pandas_missing_values_rejected_clearly():
+    # pd.NA used to crash inside the finiteness check with "boolean value of
+    # NA is ambiguous"; every missing marker gets the same clear error.
+    pd = pytest.importorskip("pandas")
+    frames = [
+        pd.DataFrame({"a": pd.array(["x", None], dtype="string")}),
+        pd.DataFrame({"a": pd.array(["x", None], dtype="string"), "b": [1, 2]}),
+        pd.DataFrame({"a": pd.Categorical(["x", None])}),
+        pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}),
+        pd.DataFrame({"a": pd.to_datetime(["2024-01-01", None])}),
+    ]
+    rr = RandomizedResponse(categories=[["x", "y"]], handle_unknown="random")
+    rr.fit(np.array([["x"], ["y"]], dtype=object))
+    for df in frames:
+        with pytest.raises(ValueError, match="missing values"):
+            RandomizedResponse().fit(df)
+    with pytest.raises(ValueError, match="missing values"):
+        rr.transform(np.array([["x"], [pd.NA]], dtype=object))
 
 
 def test_mixed_types_in_a_column_rejected():
