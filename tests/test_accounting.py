@@ -312,3 +312,18 @@ def test_rdp_accountant_drops_no_convergence_notes(caplog):
     assert not any("failed to converge" in r.getMessage() for r in caplog.records)
     assert 0 < eps <= raw.get_epsilon(1e-5)
     assert logging.getLogger("absl").filters == []
+
+
+def test_estimators_held_twice_by_a_meta_estimator_count_once():
+    # VotingClassifier keeps its fitted estimators in estimators_ and in
+    # named_estimators_: each fit was counted twice.
+    from sklearn.ensemble import VotingClassifier
+
+    from skpriv.linear_model import DPLogisticRegression
+
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    a = DPLogisticRegression(epsilon=1.0, delta=0, data_norm=1.0, random_state=0)
+    b = DPLogisticRegression(epsilon=2.0, delta=0, data_norm=1.0, random_state=0)
+    vote = VotingClassifier([("a", a), ("b", b)]).fit(Xn, y)
+    assert len(collect_dp_events(vote)) == 2
+    assert privacy_spent(vote).epsilon == pytest.approx(3.0)

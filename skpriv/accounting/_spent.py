@@ -269,16 +269,25 @@ def _fitted_children(obj):
             if trans not in (None, "drop", "passthrough"):
                 yield trans
         return
+    # Meta-estimators often hold the same fitted estimators twice (e.g.
+    # ``estimators_`` and ``named_estimators_``): each fit counts once.
+    seen = set()
     for name, value in vars(obj).items():
         if not name.endswith("_") or name.startswith("_"):
             continue
         if name == "transformers_":
-            for item in value:
-                trans = item[1]
-                if trans not in ("drop", "passthrough"):
-                    yield trans
-            continue
-        yield from _estimators_in(value)
+            children = [item[1] for item in value]
+            children = [t for t in children if not _is_passthrough(t)]
+        else:
+            children = _estimators_in(value)
+        for child in children:
+            if id(child) not in seen:
+                seen.add(id(child))
+                yield child
+
+
+def _is_passthrough(trans):
+    return isinstance(trans, str) and trans in ("drop", "passthrough")
 
 
 def _estimators_in(value):
