@@ -327,3 +327,29 @@ def test_estimators_held_twice_by_a_meta_estimator_count_once():
     vote = VotingClassifier([("a", a), ("b", b)]).fit(Xn, y)
     assert len(collect_dp_events(vote)) == 2
     assert privacy_spent(vote).epsilon == pytest.approx(3.0)
+
+
+def test_unfitted_objects_raise_and_unfitted_templates_are_ignored():
+    # An unfitted estimator was reported as epsilon=inf with a warning that
+    # it learned from the data without DP; BaggingClassifier's unfitted
+    # estimator_ template triggered the same false warning.
+    import warnings
+
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.exceptions import NotFittedError
+
+    from skpriv.linear_model import DPLogisticRegression
+
+    dp = DPLogisticRegression(epsilon=1.0, delta=0, data_norm=1.0, random_state=0)
+    with pytest.raises(NotFittedError):
+        privacy_spent(dp)
+    with pytest.raises(NotFittedError):
+        privacy_spent(make_pipeline(StandardScaler(), dp))
+    with pytest.raises(NotFittedError):
+        privacy_spent(GridSearchCV(dp, {"epsilon": [1.0]}))
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    bag = BaggingClassifier(dp, n_estimators=3, random_state=0).fit(Xn, y)
+    assert non_private_parts(bag) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrivacyLeakWarning)
+        assert privacy_spent(bag).epsilon == pytest.approx(3.0)

@@ -10,6 +10,8 @@ from dp_accounting.pld import pld_privacy_accountant
 from dp_accounting.pld import privacy_loss_distribution as PLD
 from dp_accounting.rdp import rdp_privacy_accountant
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import PrivacyLeakWarning
 from ..utils._validation import check_delta
@@ -281,9 +283,21 @@ def _fitted_children(obj):
         else:
             children = _estimators_in(value)
         for child in children:
-            if id(child) not in seen:
+            # Unfitted templates (BaggingClassifier's ``estimator_``) spent
+            # nothing and learned nothing.
+            if id(child) not in seen and _is_fitted(child):
                 seen.add(id(child))
                 yield child
+
+
+def _is_fitted(est) -> bool:
+    try:
+        check_is_fitted(est)
+    except NotFittedError:
+        return False
+    except TypeError:  # not an estimator: let the caller decide
+        return True
+    return True
 
 
 def _is_passthrough(trans):
@@ -608,6 +622,9 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None):
     """
     if accountant not in ("pld", "rdp"):
         raise ValueError(f"accountant must be 'pld' or 'rdp'; got {accountant!r}.")
+    # An unfitted object spent nothing, but reporting 0 (or inf with a warning
+    # that it "learned from the data") would hide the mistake.
+    check_is_fitted(obj)
     events = collect_dp_events(obj, n_samples=n_samples)
     if delta is None:
         delta = _default_delta(obj)
