@@ -231,6 +231,26 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
         return model.transform(X, **params)
 
     @available_if(_inner_has("transform"))
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, keep the model encrypted, and transform ``X`` with it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,), default=None
+            Targets, where the inner estimator uses them.
+        **fit_params : dict
+            Passed to the inner estimator's ``fit``.
+
+        Returns
+        -------
+        X_new : ndarray or DataFrame
+            ``X`` transformed by the fitted inner estimator.
+        """
+        return self.fit(X, y, **fit_params).transform(X)
+
+    @available_if(_inner_has("transform"))
     def set_output(self, *, transform=None):
         """Set the output container of :meth:`transform`.
 

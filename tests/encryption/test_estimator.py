@@ -94,6 +94,13 @@ def test_pipeline_grid_search_and_transformers(data):
     pca = EncryptedEstimator(PCA(n_components=2), key).fit(X)
     assert pca.transform(X).shape == (80, 2)
     assert list(pca.get_feature_names_out()) == ["pca0", "pca1"]
+    # fit_transform, as every transformer has (it was missing).
+    scaler = EncryptedEstimator(StandardScaler(), key)
+    np.testing.assert_allclose(
+        scaler.fit_transform(X), StandardScaler().fit_transform(X)
+    )
+    assert hasattr(scaler, "encrypted_estimator_")
+    assert not hasattr(EncryptedEstimator(LogisticRegression(), key), "fit_transform")
 
 
 def test_privacy_spent_sees_inner_events(data):
