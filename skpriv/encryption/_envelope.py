@@ -179,6 +179,11 @@ def dump(obj, path, key, *, serializer="skops"):
     blob = seal(payload, key, "dump", header)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        # mkstemp's own error would name a random temporary file instead.
+        raise FileNotFoundError(
+            f"Cannot write {path!r}: the directory {directory!r} does not exist."
+        )
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".skpriv-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -95,6 +95,14 @@ def test_bad_serializer(tmp_path):
         dump(1, tmp_path / "x", "password")
 
 
+def test_dump_to_a_missing_directory_names_it(tmp_path):
+    path = tmp_path / "no_such_dir" / "model.skpriv"
+    with pytest.raises(FileNotFoundError, match="no_such_dir") as info:
+        dump(1, path, Key.generate())
+    assert ".tmp" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 _MARKS = []
 
 
