@@ -353,3 +353,30 @@ def test_unfitted_objects_raise_and_unfitted_templates_are_ignored():
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyLeakWarning)
         assert privacy_spent(bag).epsilon == pytest.approx(3.0)
+
+
+def test_cross_validate_results_and_lists_of_fits_compose():
+    # cross_validate's dict and lists of fitted estimators raised
+    # "TypeError: vars() argument must have __dict__ attribute".
+    from sklearn.exceptions import NotFittedError
+    from sklearn.model_selection import cross_validate
+
+    est = ToyNoisyMean(epsilon=0.5, random_state=0)
+    cv = cross_validate(
+        est, X, y, cv=3, return_estimator=True, scoring=lambda e, X, y: 0.0
+    )
+    assert privacy_spent(cv).epsilon == pytest.approx(1.5)
+    assert privacy_spent(cv, delta=1e-5).epsilon <= 1.5 + 1e-3
+    assert len(collect_dp_events(cv)) == 3
+    fits = [ToyNoisyMean(epsilon=e, random_state=0).fit(X) for e in (0.25, 0.5)]
+    assert privacy_spent(fits).epsilon == pytest.approx(0.75)
+    assert privacy_spent(tuple(fits)).epsilon == pytest.approx(0.75)
+    leaky = [StandardScaler().fit(X), *fits]
+    assert non_private_parts(leaky) == ["StandardScaler"]
+    with pytest.warns(PrivacyLeakWarning, match="StandardScaler"):
+        assert privacy_spent(leaky).epsilon == pytest.approx(0.75)
+    no_estimators = cross_validate(est, X, y, cv=3, scoring=lambda e, X, y: 0.0)
+    with pytest.raises(ValueError, match="return_estimator=True"):
+        privacy_spent(no_estimators)
+    with pytest.raises(NotFittedError):
+        privacy_spent([ToyNoisyMean(epsilon=0.5)])

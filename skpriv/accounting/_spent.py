@@ -254,6 +254,30 @@ def pure_epsilon(event) -> float:
     return math.inf
 
 
+class _Fits:
+    """Several fitted objects (e.g. ``cross_validate``'s) walked as one."""
+
+    def __init__(self, estimators):
+        self.estimators_ = estimators
+
+
+def _as_walkable(obj):
+    """``obj``, with a list of fitted objects or ``cross_validate``'s dict wrapped."""
+    if isinstance(obj, dict):
+        if "estimator" not in obj:
+            raise ValueError(
+                f"privacy_spent got a dict with keys {sorted(obj)!r} but no "
+                f"'estimator'; for the results of cross_validate, call it with "
+                f"return_estimator=True so that the fitted estimators are kept."
+            )
+        obj = obj["estimator"]
+    if isinstance(obj, (list, tuple)):
+        for est in obj:
+            check_is_fitted(est)
+        return _Fits(list(obj))
+    return obj
+
+
 def _is_search(obj) -> bool:
     return hasattr(obj, "cv_results_") and hasattr(obj, "n_splits_")
 
@@ -425,6 +449,7 @@ def collect_dp_events(obj, n_samples=None):
     >>> collect_dp_events(pipe)
     [SelfComposedDpEvent(event=LaplaceDpEvent(noise_multiplier=2.0), count=2)]
     """
+    obj = _as_walkable(obj)
     if _is_search(obj):
         return _search_events(obj, n_samples)
     event = getattr(obj, "dp_event_", None)
@@ -494,6 +519,7 @@ def non_private_parts(obj):
     >>> non_private_parts(pipe)
     ['StandardScaler']
     """
+    obj = _as_walkable(obj)
     if _is_search(obj):
         best = getattr(obj, "best_estimator_", None)
         return non_private_parts(best) if best is not None else []
@@ -566,8 +592,11 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None):
 
     Parameters
     ----------
-    obj : estimator
-        A fitted object.
+    obj : estimator, list of estimators or dict
+        A fitted object, a list of fitted objects trained on the same data
+        (their costs compose), or the dict returned by
+        :func:`~sklearn.model_selection.cross_validate` with
+        ``return_estimator=True`` (one fit per split).
     delta : float, default=None
         Target delta in [0, 1). ``None`` uses the sum of the ``delta``
         parameters of the private parts (0 when all are pure DP).
@@ -624,7 +653,9 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None):
         raise ValueError(f"accountant must be 'pld' or 'rdp'; got {accountant!r}.")
     # An unfitted object spent nothing, but reporting 0 (or inf with a warning
     # that it "learned from the data") would hide the mistake.
-    check_is_fitted(obj)
+    obj = _as_walkable(obj)
+    if not isinstance(obj, _Fits):  # whose parts were checked
+        check_is_fitted(obj)
     events = collect_dp_events(obj, n_samples=n_samples)
     if delta is None:
         delta = _default_delta(obj)
