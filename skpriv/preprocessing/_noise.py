@@ -40,8 +40,25 @@ class _BaseNoise(PrivacyMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
     def _fit(self, X, y, rng):
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         lower, upper = resolve_bounds(self.bounds, X)
+        with np.errstate(over="ignore"):
+            widths = upper - lower
+        if not np.isfinite(widths).all():
+            j = int(np.flatnonzero(~np.isfinite(widths))[0])
+            raise ValueError(
+                f"bounds: upper - lower of feature {j} overflows float64; "
+                f"rescale the data or pass narrower bounds."
+            )
+        try:
+            self._calibrate(widths)
+        except (ValueError, OverflowError) as exc:
+            # The mechanisms' errors name their own scale/sensitivity.
+            raise ValueError(
+                f"epsilon={self.epsilon!r} and bounds of widths between "
+                f"{widths.min()!r} and {widths.max()!r} give no finite, "
+                f"positive noise scale in float64; rescale the data or "
+                f"change epsilon or bounds."
+            ) from exc
         self.bounds_ = (lower, upper)
-        self._calibrate(upper - lower)
         self._rng = rng
         return self
 
@@ -298,7 +315,8 @@ class GaussianNoise(_BaseNoise):
         self.random_state = random_state
 
     def _calibrate(self, widths):
-        sensitivity = math.sqrt(float(np.sum(widths**2)))
+        # hypot neither overflows nor underflows where the norm is a float.
+        sensitivity = math.hypot(*widths.tolist())
         d = widths.shape[0]
         mech = Gaussian.from_epsilon(self.epsilon, self.delta, sensitivity, n_dims=d)
         self._mechanism = mech

@@ -261,6 +261,21 @@ def test_bad_bounds(cls, bounds, match):
 
 
 @pytest.mark.parametrize("cls", NOISES)
+def test_extreme_bounds_and_epsilon_name_the_parameter(cls):
+    # Used to fail inside the mechanism ("sensitivity must be a positive
+    # finite number; got inf", with an overflow RuntimeWarning).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="bounds"):
+            cls(bounds=(-1e308, 1e308)).fit(_X())
+    with pytest.raises(ValueError, match="epsilon"):
+        cls(epsilon=1e-300, bounds=(0, 1e307)).fit(_X())
+    # Wide but representable bounds work: the L2 width is a finite float.
+    est = cls(bounds=(0, 1e200), random_state=0).fit(_X())
+    assert np.isfinite(est.transform(_X())).all()
+
+
+@pytest.mark.parametrize("cls", NOISES)
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_X(cls, bad):
     X = _X()
