@@ -470,7 +470,14 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
             )
         return private_idx, public_idx
 
-    def _fit(self, X, y, rng):
+    def _fit(self, X, y, rng, **fit_params):
+        if fit_params:
+            raise TypeError(
+                f"PATEClassifier.fit got unexpected keyword arguments "
+                f"{sorted(fit_params)!r}. sample_weight is not supported: a "
+                f"weight above 1 would give one row more influence than the "
+                f"sensitivity the noise is calibrated to."
+            )
         self._check_estimators()
         if y is None:
             raise ValueError(

@@ -340,7 +340,14 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
                 "delta=0 use solver='auto', 'ssp' or 'output' (pure DP)."
             )
 
-    def _fit(self, X, y, rng):
+    def _fit(self, X, y, rng, **fit_params):
+        if fit_params:
+            raise TypeError(
+                f"DPLogisticRegression.fit got unexpected keyword arguments "
+                f"{sorted(fit_params)!r}. sample_weight is not supported: a "
+                f"weight above 1 would give one row more influence than the "
+                f"sensitivity the noise is calibrated to."
+            )
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         check_classification_targets(y)

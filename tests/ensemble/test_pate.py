@@ -453,3 +453,12 @@ def test_fitted_epsilon_matches_reference_accountant(aggregator):
     pld = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4)
     pld.compose(dp_accounting.ComposedDpEvent(events))
     assert pate.epsilon_ == pytest.approx(pld.get_epsilon(1e-5), rel=2e-3)
+
+
+def test_sample_weight_is_refused_clearly():
+    # fit(X, y, sample_weight=w) failed with "_fit() got an unexpected
+    # keyword argument", naming a private method.
+    X, y = _small()
+    pate = PATEClassifier(n_teachers=3, epsilon=5.0, random_state=0)
+    with pytest.raises(TypeError, match=r"PATEClassifier.fit .*sample_weight"):
+        pate.fit(X, y, sample_weight=np.ones(len(y)))

@@ -477,3 +477,13 @@ def test_pandas_feature_names(cancer):
     assert list(clf.feature_names_in_) == list(frame.columns)
     with pytest.warns(UserWarning, match="feature names"):
         np.testing.assert_array_equal(clf.predict(frame), clf.predict(X))
+
+
+def test_sample_weight_is_refused_clearly(cancer):
+    # fit(X, y, sample_weight=w) failed with "_fit() got an unexpected
+    # keyword argument", naming a private method.
+    X, y = cancer
+    clf = DPLogisticRegression(data_norm=1.0, random_state=0)
+    with pytest.raises(TypeError, match=r"DPLogisticRegression.fit .*sample_weight"):
+        clf.fit(X, y, sample_weight=np.ones(len(y)))
+    assert not hasattr(clf, "dp_event_")
