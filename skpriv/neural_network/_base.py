@@ -351,9 +351,12 @@ class DPNeuralNetMixin:
             The fitted net.
         """
         self._dp_validate_params()
+        # A warm refit continues the same module: its features and classes
+        # (or targets) must match those it was built for.
+        warm = bool(self.warm_start and self.initialized_)
+        X, y = self._dp_prepare(X, y, reset=not warm)
         self.__dict__.pop("dp_event_", None)
-        X, y = self._dp_prepare(X, y, reset=True)
-        if not self.warm_start or not self.initialized_:
+        if not warm:
             self.initialize()
         return self._dp_train(X, y, "fit", fit_params)
 

@@ -309,3 +309,23 @@ def test_importing_skpriv_does_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_warm_start_refit_checks_features_and_classes(blobs, linear_data):
+    # A warm refit continues training the same module: data it cannot take
+    # must be refused by name, not reach the module (or silently relabel it).
+    X, y = blobs
+    net = _clf(max_epochs=1, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        net.fit(X[:, :3], y)
+    with pytest.raises(ValueError, match="not among classes"):
+        net.fit(X, y + 5)
+    assert list(net.classes_) == [0, 1, 2]
+    net.fit(X, y)  # the same data still continues
+    assert net.steps_ == 2 * 10
+    Xr, yr = linear_data
+    reg = DPNeuralNetRegressor(
+        TinyMLP, max_epochs=1, batch_size=20, delta=1e-3, verbose=0, warm_start=True
+    ).fit(Xr, yr)
+    with pytest.raises(ValueError, match="2 target"):
+        reg.fit(Xr, np.c_[yr, yr])
