@@ -19,6 +19,8 @@ from ._grid import (
 
 __all__ = ["DiscreteLaplace", "Laplace"]
 
+_MAX_DISCRETE = 2**62
+
 
 def _check_n_dims(n_dims) -> int:
     if (
@@ -393,6 +395,14 @@ class DiscreteLaplace:
             raise ValueError(
                 f"values must be integers; got an array of dtype {values.dtype}."
             )
+        # Outside +-2**62 the int64 cast or the noisy sum would wrap around
+        # silently (uint64 2**64 - 1 became -1); the noise never nears 2**62.
+        if values.size and values.dtype.kind != "b":
+            if values.min() < -_MAX_DISCRETE or values.max() > _MAX_DISCRETE:
+                raise ValueError(
+                    "DiscreteLaplace.randomise needs values within +-2**62, so "
+                    "that the noisy int64 output cannot overflow."
+                )
         return values.astype(np.int64) + self.sample(values.shape, rng)
 
     def __repr__(self):

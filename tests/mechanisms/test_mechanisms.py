@@ -347,6 +347,18 @@ def test_discrete_laplace_randomise_and_event():
         mech.randomise(np.array([0.5]), np.random.default_rng(0))
     with pytest.raises(ValueError, match="sensitivity"):
         mech.epsilon(1.5)
+    # Values the int64 output cannot hold are rejected, not wrapped around.
+    for big in (
+        np.array([2**64 - 1], dtype=np.uint64),
+        np.array([1e20]),
+        np.array([-(2**63)], dtype=np.int64),
+    ):
+        with pytest.raises(ValueError, match="2\\*\\*62"):
+            mech.randomise(big, np.random.default_rng(0))
+    edge = np.array([2**62, -(2**62)], dtype=np.int64)
+    out = mech.randomise(edge, np.random.default_rng(0))
+    assert np.all(np.abs(out - edge) < 1000)
+    assert mech.randomise(np.array([True]), np.random.default_rng(0)).dtype == np.int64
 
 
 def test_int_rng_is_reproducible_and_none_is_fresh():
