@@ -277,7 +277,7 @@ class DPNeuralNetMixin:
         with self._seeded_torch(1):
             module = self.initialized_instance(self.module, kwargs)
         if self.fix_module:
-            module = ModuleValidator.fix(module)
+            module = ModuleValidator.fix(_batchnorm1d_to_layer_groupnorm(module))
         self.module_ = module
         return self
 
@@ -671,6 +671,28 @@ class DPNeuralNetMixin:
         state = super().__getstate__()
         state.pop("_dp_run_", None)
         return state
+
+
+def _batchnorm1d_to_layer_groupnorm(module):
+    """Replace each ``BatchNorm1d(C)`` by ``GroupNorm(1, C)`` (in place).
+
+    Opacus' fix makes it ``GroupNorm(min(32, C), C)``: on the ``(n, C)`` inputs
+    of an MLP its groups hold one or two values, normalized to a constant, so
+    the layer erases its input. One group normalizes each sample over all its
+    features (layer normalization), as sensible on ``(n, C, L)`` inputs.
+    """
+    if isinstance(module, torch.nn.BatchNorm1d):
+        norm = torch.nn.GroupNorm(
+            1, module.num_features, eps=module.eps, affine=module.affine
+        )
+        if module.weight is not None:
+            norm = norm.to(device=module.weight.device, dtype=module.weight.dtype)
+        return norm
+    for name, child in module.named_children():
+        new = _batchnorm1d_to_layer_groupnorm(child)
+        if new is not child:
+            setattr(module, name, new)
+    return module
 
 
 def _slice(data, start, stop):

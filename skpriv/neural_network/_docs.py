@@ -63,6 +63,9 @@ DP_NET_PARAMS = (
     fix_module : bool, default=False
         Replace layers that break per-sample privacy (BatchNorm -> GroupNorm,
         ...) with Opacus' ``ModuleValidator.fix`` instead of raising.
+        ``BatchNorm1d(C)`` becomes ``GroupNorm(1, C)``, a per-sample layer
+        normalization (Opacus' ``GroupNorm(min(32, C), C)`` would erase the
+        features of ``(n_samples, C)`` inputs).
 
     """
     + PARAM_DOCS["random_state"]

@@ -243,6 +243,21 @@ def test_batchnorm_is_refused_with_the_fix_named(blobs):
     assert not any(isinstance(m, nn.BatchNorm1d) for m in fixed.module_.modules())
 
 
+def test_fixed_batchnorm1d_still_learns(blobs):
+    # Opacus swaps BatchNorm1d(8) for GroupNorm(8, 8): on (n, 8) inputs each
+    # group is one value, normalized to 0, and the net outputs a constant.
+    X, y = blobs
+    net = _clf(max_epochs=10, fix_module=True).set_params(module=_WithBatchNorm)
+    net.fit(X, y)
+    norm = net.module_.norm
+    assert isinstance(norm, nn.GroupNorm) and norm.num_groups == 1
+    assert net.score(X, y) > 0.8
+    seq = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8, eps=1e-3), nn.Linear(8, 3))
+    nested = DPNeuralNetClassifier(seq, fix_module=True).initialize().module_
+    assert isinstance(nested[1], nn.GroupNorm)
+    assert (nested[1].num_groups, nested[1].eps) == (1, 1e-3)
+
+
 def test_inplace_activation_is_refused(blobs):
     class Inplace(nn.Module):
         def __init__(self, n_features_in=4, n_outputs=3):
