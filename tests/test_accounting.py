@@ -380,3 +380,28 @@ def test_cross_validate_results_and_lists_of_fits_compose():
         privacy_spent(no_estimators)
     with pytest.raises(NotFittedError):
         privacy_spent([ToyNoisyMean(epsilon=0.5)])
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        # gaussian_epsilon(nan) returned 0.0 (perfect privacy) and a zero
+        # sensitivity raised ZeroDivisionError.
+        (lambda: gaussian_epsilon(float("nan"), 1e-5), "sigma"),
+        (lambda: gaussian_epsilon(-1.0, 1e-5), "sigma"),
+        (lambda: gaussian_epsilon(1.0, 1e-5, sensitivity=0.0), "sensitivity"),
+        (lambda: gaussian_sigma(1.0, 1e-5, sensitivity="1"), "sensitivity"),
+        (lambda: laplace_scale(1.0, sensitivity=None), "sensitivity"),
+        # steps=1.7 was silently truncated to 1.
+        (lambda: dpsgd_noise_multiplier(1.0, 1e-5, 0.1, 1.7), "steps"),
+        (lambda: dpsgd_noise_multiplier(1.0, 1e-5, 0.1, "10"), "steps"),
+    ],
+)
+def test_calibration_rejects_bad_noise_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_gaussian_epsilon_without_noise_is_infinite():
+    assert gaussian_epsilon(0.0, 1e-5) == math.inf
+    assert dpsgd_noise_multiplier(1.0, 1e-5, 1.0, 2.0) > 0  # integral float

@@ -22,6 +22,20 @@ __all__ = [
 ]
 
 
+def _check_positive(value, name: str) -> float:
+    """``value`` as a float, or a ValueError naming ``name`` unless finite > 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(
+            f"{name} must be a positive finite real number; got {value!r} of "
+            f"type {type(value).__name__}."
+        )
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be positive and finite; got {value!r}.")
+    return float(value)
+
+
 def laplace_scale(epsilon: float, sensitivity: float = 1.0) -> float:
     """Scale ``b`` of the Laplace mechanism giving ``epsilon``-DP.
 
@@ -54,10 +68,7 @@ def laplace_scale(epsilon: float, sensitivity: float = 1.0) -> float:
     4.0
     """
     epsilon = check_epsilon(epsilon)
-    if not (math.isfinite(sensitivity) and sensitivity > 0):
-        raise ValueError(
-            f"sensitivity must be positive and finite; got {sensitivity!r}."
-        )
+    sensitivity = _check_positive(sensitivity, "sensitivity")
     return float(sensitivity) / epsilon
 
 
@@ -100,10 +111,7 @@ def gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> fl
     """
     epsilon = check_epsilon(epsilon)
     delta = check_delta(delta, allow_zero=False)
-    if not (math.isfinite(sensitivity) and sensitivity > 0):
-        raise ValueError(
-            f"sensitivity must be positive and finite; got {sensitivity!r}."
-        )
+    sensitivity = _check_positive(sensitivity, "sensitivity")
     sigma = dp_accounting.get_sigma_gaussian(epsilon, delta, tol=1e-12)
     # Round up by the search tolerance so the result never overshoots epsilon.
     return float(sigma) * (1.0 + 1e-9) * float(sensitivity)
@@ -146,6 +154,10 @@ def gaussian_epsilon(sigma: float, delta: float, sensitivity: float = 1.0) -> fl
     1.0
     """
     delta = check_delta(delta, allow_zero=False)
+    sensitivity = _check_positive(sensitivity, "sensitivity")
+    if isinstance(sigma, (int, float, np.integer, np.floating)) and sigma == 0:
+        return math.inf  # no noise: not differentially private
+    sigma = _check_positive(sigma, "sigma")
     return float(dp_accounting.get_epsilon_gaussian(sigma / sensitivity, delta))
 
 
@@ -210,8 +222,13 @@ def dpsgd_noise_multiplier(
     delta = check_delta(delta, allow_zero=False)
     if not 0 < sample_rate <= 1:
         raise ValueError(f"sample_rate must lie in (0, 1]; got {sample_rate!r}.")
-    if int(steps) < 1:
-        raise ValueError(f"steps must be >= 1; got {steps!r}.")
+    if (
+        isinstance(steps, (bool, np.bool_))
+        or not isinstance(steps, (int, np.integer, float, np.floating))
+        or not float(steps).is_integer()
+        or steps < 1
+    ):
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}.")
     steps = int(steps)
 
     def make_event(noise_multiplier: float):
