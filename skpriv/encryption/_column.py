@@ -223,9 +223,21 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             if missing.all():
                 continue
             column = out[:, j]
-            column[~missing] = self._decrypt_column(
-                col[~missing].tolist(), materials, self._column_ad(j)
-            )
+            try:
+                column[~missing] = self._decrypt_column(
+                    col[~missing].tolist(), materials, self._column_ad(j)
+                )
+            except DecryptionError as exc:
+                position = getattr(exc, "position", None)
+                if position is None:
+                    raise
+                # Missing cells were left out: name the row of X, and the column.
+                row = int(np.flatnonzero(~missing)[position])
+                names = getattr(self, "feature_names_in_", None)
+                name = repr(str(names[j])) if names is not None else str(j)
+                raise DecryptionError(
+                    f"Token at position {row} of column {name}{exc.detail}"
+                ) from None
             out[:, j] = column
         return out
 

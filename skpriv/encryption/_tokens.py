@@ -398,10 +398,19 @@ def _decrypt_one_by_one(tokens: list, start: int, materials: list, ad) -> list:
                 raise DecryptionError("A token decrypted to nothing.")
             append(_decode_value(plain))
         except DecryptionError as exc:
-            raise DecryptionError(f"Token at position {start + i}: {exc}") from None
+            raise _token_error(start + i, f": {exc}") from None
         except (InvalidTag, ValueError, UnicodeDecodeError):
-            raise DecryptionError(
-                f"Token at position {start + i} failed authentication: wrong key, "
-                f"tampered, truncated, or moved from another column."
+            raise _token_error(
+                start + i,
+                " failed authentication: wrong key, tampered, truncated, or "
+                "moved from another column.",
             ) from None
     return out
+
+
+def _token_error(position: int, detail: str) -> DecryptionError:
+    """The error for one bad token; ``position`` and ``detail`` let callers
+    that passed a subset of a column (missing cells left out) name the row."""
+    exc = DecryptionError(f"Token at position {position}{detail}")
+    exc.position, exc.detail = position, detail
+    return exc

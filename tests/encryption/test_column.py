@@ -233,6 +233,29 @@ def test_n_jobs_matches_serial():
         parallel.inverse_transform(serial)
 
 
+def test_bad_token_error_names_the_row_and_column_despite_missing_cells():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(
+        {
+            "a": [f"v{i}" for i in range(20)],
+            "b": [None if i % 3 == 0 else f"w{i}" for i in range(20)],
+        }
+    )
+    for deterministic in (True, False):
+        enc = ColumnEncryptor(Key.generate(), deterministic=deterministic).fit(df)
+        tokens = enc.transform(df)
+        tokens[10, 1] = tokens[10, 1][:-2] + (
+            "AA" if tokens[10, 1][-2:] != "AA" else "BB"
+        )
+        # Row 10 is the 7th non-missing cell of column "b": the error used to
+        # say "position 6", and not name the column.
+        with pytest.raises(DecryptionError, match="position 10 of column 'b'"):
+            enc.inverse_transform(tokens)
+        tokens[10, 1] = 5
+        with pytest.raises(DecryptionError, match="position 10 of column 'b': "):
+            enc.inverse_transform(tokens)
+
+
 def test_repeated_values_encrypt_once_and_errors_keep_positions():
     # 20,000 values with 50 distinct ones take the deduplicating path.
     values = [f"city{i % 50}" for i in range(20_000)]
