@@ -174,7 +174,7 @@ class DPNeuralNetMixin:
                 )
             # Torch modules compute in float32; ints and float64 are converted
             # (pass a tensor to keep integer inputs such as token ids).
-            X = X.astype(self._input_dtype(), copy=False)
+            X = self._cast_input(X)
         if y is not None:
             y = self._encode_target(y, reset=reset)
         return X, y
@@ -190,11 +190,23 @@ class DPNeuralNetMixin:
             return np.float32
         return torch.empty(0, dtype=dtype).numpy().dtype
 
+    def _cast_input(self, X):
+        dtype = self._input_dtype()
+        with np.errstate(over="ignore"):
+            X_cast = X.astype(dtype, copy=False)
+        if X_cast is not X and not np.isfinite(X_cast).all():
+            raise ValueError(
+                f"X has values too large for {np.dtype(dtype).name}, the dtype "
+                f"of the module's parameters (largest magnitude "
+                f"{np.abs(X).max():.3g}); rescale the features."
+            )
+        return X_cast
+
     def _predict_input(self, X):
         if _is_array_like(X):
             self.check_is_fitted()
             X = validate_data(self, X, reset=False, dtype="numeric")
-            X = X.astype(self._input_dtype(), copy=False)
+            X = self._cast_input(X)
         return X
 
     def check_data(self, X, y):

@@ -141,6 +141,16 @@ def test_float64_and_int_inputs_are_converted(blobs):
     assert proba.shape == (150, 3)
 
 
+def test_float64_beyond_float32_range_is_refused(blobs):
+    # Finite in float64, infinite once cast to the module's float32.
+    X, y = blobs
+    with pytest.raises(ValueError, match="float32"):
+        _clf(max_epochs=1).fit(X * 1e300, y)
+    net = _clf(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="float32"):
+        net.predict(X * 1e300)
+
+
 def test_history_and_epoch_log_show_epsilon(blobs, capsys):
     X, y = blobs
     net = _clf(verbose=1).fit(X, y)
