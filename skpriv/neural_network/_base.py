@@ -207,6 +207,12 @@ class DPNeuralNetMixin:
             self.check_is_fitted()
             X = validate_data(self, X, reset=False, dtype="numeric")
             X = self._cast_input(X)
+        elif isinstance(X, torch.Tensor) and X.is_floating_point():
+            # As in training (PoissonBatches): floating tensors take the
+            # module's dtype.
+            dtype = self._module_dtype() if hasattr(self, "module_") else None
+            if dtype is not None and X.dtype != dtype:
+                X = X.to(dtype)
         return X
 
     def check_data(self, X, y):

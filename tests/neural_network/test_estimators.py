@@ -151,6 +151,16 @@ def test_float64_beyond_float32_range_is_refused(blobs):
         net.predict(X * 1e300)
 
 
+def test_float64_tensors_predict_like_they_fit(blobs):
+    # fit converts floating tensors to the module's dtype; predict must too.
+    X, y = blobs
+    Xt = torch.as_tensor(X, dtype=torch.float64)
+    net = _clf(max_epochs=1, module__n_features_in=4).fit(Xt, y)
+    np.testing.assert_allclose(net.predict_proba(Xt), net.predict_proba(X))
+    with pytest.raises(Exception, match="not initialized"):
+        _clf().predict(Xt)
+
+
 def test_history_and_epoch_log_show_epsilon(blobs, capsys):
     X, y = blobs
     net = _clf(verbose=1).fit(X, y)
