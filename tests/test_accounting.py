@@ -405,3 +405,14 @@ def test_calibration_rejects_bad_noise_arguments(call, match):
 def test_gaussian_epsilon_without_noise_is_infinite():
     assert gaussian_epsilon(0.0, 1e-5) == math.inf
     assert dpsgd_noise_multiplier(1.0, 1e-5, 1.0, 2.0) > 0  # integral float
+
+
+def test_privacy_spent_reads_plain_objects_and_rejects_others():
+    # Objects holding a dp_event_ (planned events, custom wrappers) are read
+    # as they are; anything else is refused with a message naming the type.
+    class Recorded:
+        dp_event_ = dpa.LaplaceDpEvent(2.0)
+
+    assert privacy_spent(Recorded()).epsilon == pytest.approx(0.5)
+    with pytest.raises(TypeError, match="got str"):
+        privacy_spent("model.pkl")

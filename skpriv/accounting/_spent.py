@@ -654,8 +654,14 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None):
     # An unfitted object spent nothing, but reporting 0 (or inf with a warning
     # that it "learned from the data") would hide the mistake.
     obj = _as_walkable(obj)
-    if not isinstance(obj, _Fits):  # whose parts were checked
+    if hasattr(obj, "fit"):  # an estimator (a list's parts were checked)
         check_is_fitted(obj)
+    elif not isinstance(obj, _Fits) and not hasattr(obj, "dp_event_"):
+        raise TypeError(
+            f"privacy_spent expects a fitted estimator, a list of them or the "
+            f"dict of cross_validate(..., return_estimator=True); got "
+            f"{type(obj).__name__}."
+        )
     events = collect_dp_events(obj, n_samples=n_samples)
     if delta is None:
         delta = _default_delta(obj)
