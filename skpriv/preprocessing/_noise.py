@@ -25,7 +25,37 @@ _CLIP_OUTPUT_DOC = """clip_output : bool, default=False
         By default the output is the unbiased noisy value."""
 
 
-class _BaseNoise(PrivacyMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class _FreshNoiseAfterUnpickling:
+    """Unseeded (``random_state=None``) noise never travels in a pickle.
+
+    A pickled generator would make every copy loaded from one file (joblib
+    workers, model servers, restarts, :class:`~skpriv.encryption.
+    EncryptedEstimator`, which unpickles on every call) draw the *same* noise,
+    so the difference of two releases would reveal the difference of the
+    data exactly, and the file would tell whoever reads it the noise to come.
+    Copies draw fresh entropy from the operating system instead. A seeded
+    ``random_state`` keeps its stream (reproducible, and not private).
+    """
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if state.get("random_state") is None and "_rng" in state:
+            state = {**state, "_rng": None}
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_rng" in state and state["_rng"] is None:
+            self._rng = np.random.default_rng()
+
+
+class _BaseNoise(
+    _FreshNoiseAfterUnpickling,
+    PrivacyMixin,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    BaseEstimator,
+):
     """Shared fit/transform of the noise transformers.
 
     ``fit`` learns (or validates) the bounds, calibrates the mechanism and

@@ -16,6 +16,7 @@ from ..mechanisms import KaryRandomizedResponse
 from ..mechanisms._grid import _check_rng
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import StrOptions, validate_data
+from ._noise import _FreshNoiseAfterUnpickling
 
 __all__ = ["RandomizedResponse"]
 
@@ -46,7 +47,11 @@ def _encode(column: np.ndarray, categories: np.ndarray):
     random_state=PARAM_DOCS["random_state"],
 )
 class RandomizedResponse(
-    PrivacyMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
+    _FreshNoiseAfterUnpickling,
+    PrivacyMixin,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """Randomize categorical columns by k-ary randomized response (local DP).
 

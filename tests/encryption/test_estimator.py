@@ -125,6 +125,19 @@ def test_privacy_spent_sees_inner_events(data):
         assert privacy_spent(plain).epsilon == float("inf")
 
 
+def test_noise_transformer_inside_draws_fresh_noise_per_call(data):
+    # The model is unpickled on every call: an unseeded noise transformer
+    # inside used to replay the same noise, so t(A) - t(B) gave A - B.
+    from skpriv.preprocessing import LaplaceNoise
+
+    X, _ = data
+    A, B = X[:40], X[40:]
+    enc = EncryptedEstimator(LaplaceNoise(bounds=(-5, 5)), Key.generate()).fit(A)
+    first, second = enc.transform(A), enc.transform(B)
+    assert not np.allclose(first - second, A - B, atol=1e-3)
+    assert not np.array_equal(enc.transform(A), first)
+
+
 def test_invalid_inputs(data):
     X, y = data
     with pytest.raises(TypeError, match="fit method"):

@@ -174,6 +174,19 @@ def test_pickle_continues_the_stream(cls):
 
 
 @pytest.mark.parametrize("cls", NOISES)
+def test_unseeded_copies_draw_independent_noise(cls):
+    # Copies loaded from one pickle (workers, model servers, restarts) used
+    # to replay the same noise: the difference of two releases then gave the
+    # difference of the data exactly, and the file held the noise to come.
+    A, B = _X(seed=1), _X(seed=2)
+    blob = pickle.dumps(cls(bounds=(0, 1)).fit(A))
+    assert b"PCG64" not in blob
+    first, second = pickle.loads(blob), pickle.loads(blob)
+    diff = first.transform(A) - second.transform(B)
+    assert not np.allclose(diff, A - B, atol=1e-3)
+
+
+@pytest.mark.parametrize("cls", NOISES)
 def test_outputs_on_the_grid(cls):
     est = cls(bounds=(0, 1), random_state=0).fit(_X())
     Xt = est.transform(_X(seed=1))

@@ -164,6 +164,15 @@ def test_fresh_per_call_reproducible_per_fit_and_pickle():
     np.testing.assert_array_equal(_rr(epsilon=0.5).fit(X).transform(X), a)
 
 
+def test_unseeded_pickled_copies_draw_independent_noise():
+    # Copies loaded from one pickle used to replay the same randomization.
+    X = _strings(n=200)
+    blob = pickle.dumps(_rr(epsilon=0.5, random_state=None).fit(X))
+    assert b"PCG64" not in blob
+    first, second = pickle.loads(blob), pickle.loads(blob)
+    assert not np.array_equal(first.transform(X), second.transform(X))
+
+
 def test_given_categories_need_not_all_occur():
     est = _rr(epsilon=1e3).fit(_strings())
     assert est.categories_[0].tolist() == COLORS
