@@ -657,7 +657,11 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                     "PATEClassifier with epsilon=None needs n_samples (or "
                     "max_queries) to plan its cost."
                 )
+            # Unknown pool size: the budget alone caps the queries. Grow the
+            # pool until the plan asks fewer queries than it has.
             k = 1
+            while self._noise_plan(k)["n_max"] >= k and k < 2**40:
+                k *= 2
         plan = self._noise_plan(int(k))
         if self.aggregator == "confident_gnmax":
             if self.epsilon is not None:

@@ -462,3 +462,29 @@ def test_sample_weight_is_refused_clearly():
     pate = PATEClassifier(n_teachers=3, epsilon=5.0, random_state=0)
     with pytest.raises(TypeError, match=r"PATEClassifier.fit .*sample_weight"):
         pate.fit(X, y, sample_weight=np.ones(len(y)))
+
+
+@pytest.mark.parametrize("aggregator", ["gnmax", "lnmax"])
+def test_planned_event_without_n_samples_bounds_a_fit_with_sigma_and_budget(
+    aggregator,
+):
+    # With sigma and epsilon both set and the pool size unknown (a search
+    # with refit=False), the plan counted a single query: privacy_spent of
+    # the search reported epsilon 0.3 for fits that spent about 5 each.
+    X, y, _, _ = _data()
+    pate = PATEClassifier(
+        n_teachers=10, sigma=20.0, epsilon=2.0, aggregator=aggregator, random_state=0
+    ).fit(X, y)
+    assert pate.n_queries_ > 1
+
+    class Planned:
+        dp_event_ = pate._planned_dp_event(None)
+
+    planned = privacy_spent(Planned(), delta=1e-5).epsilon
+    actual = privacy_spent(pate, delta=1e-5).epsilon
+    assert planned >= actual * (1 - 1e-3)
+    assert planned <= 2.0 * (1 + 1e-3)
+    search = GridSearchCV(
+        pate, {"n_teachers": [10]}, cv=2, refit=False, scoring=lambda e, X, y: 0.0
+    ).fit(X, y)
+    assert privacy_spent(search, delta=1e-5).epsilon >= actual
