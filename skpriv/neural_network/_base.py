@@ -175,6 +175,13 @@ class DPNeuralNetMixin:
             # Torch modules compute in float32; ints and float64 are converted
             # (pass a tensor to keep integer inputs such as token ids).
             X = self._cast_input(X)
+        elif reset and isinstance(X, torch.Tensor):
+            # Size the module from a 2-D tensor as from an array (other
+            # shapes, e.g. images, have no n_features_in_).
+            for attr in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(attr, None)
+            if X.ndim == 2:
+                self.n_features_in_ = int(X.shape[1])
         if y is not None:
             y = self._encode_target(y, reset=reset)
         return X, y
@@ -207,11 +214,17 @@ class DPNeuralNetMixin:
             self.check_is_fitted()
             X = validate_data(self, X, reset=False, dtype="numeric")
             X = self._cast_input(X)
-        elif isinstance(X, torch.Tensor) and X.is_floating_point():
+        elif isinstance(X, torch.Tensor):
+            n_features = getattr(self, "n_features_in_", None)
+            if X.ndim == 2 and n_features is not None and X.shape[1] != n_features:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                    f"expecting {n_features} features as input."
+                )
             # As in training (PoissonBatches): floating tensors take the
             # module's dtype.
             dtype = self._module_dtype() if hasattr(self, "module_") else None
-            if dtype is not None and X.dtype != dtype:
+            if X.is_floating_point() and dtype is not None and X.dtype != dtype:
                 X = X.to(dtype)
         return X
 

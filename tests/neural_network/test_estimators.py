@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -159,6 +160,21 @@ def test_float64_tensors_predict_like_they_fit(blobs):
     np.testing.assert_allclose(net.predict_proba(Xt), net.predict_proba(X))
     with pytest.raises(Exception, match="not initialized"):
         _clf().predict(Xt)
+
+
+def test_2d_tensor_input_sizes_the_module(blobs):
+    # The module's n_features_in comes from a 2-D tensor as from an array.
+    X, y = blobs
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    net = _clf(max_epochs=1).fit(Xt, torch.as_tensor(y))
+    assert net.n_features_in_ == 4 and net.module_.hidden.in_features == 4
+    assert net.predict(Xt).shape == net.predict(X).shape == (150,)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        net.predict(Xt[:, :3])
+    # A refit on another kind of input forgets what the last one set.
+    net.fit(pd.DataFrame(X, columns=list("abcd")), y)
+    net.fit(Xt, y)
+    assert not hasattr(net, "feature_names_in_")
 
 
 def test_history_and_epoch_log_show_epsilon(blobs, capsys):
