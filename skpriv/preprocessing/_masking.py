@@ -90,7 +90,8 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     bottom_code, top_code : float, default=None
         ``"generalize"``: values below ``bottom_code`` become
         ``"< bottom_code"``, values at or above ``top_code`` become
-        ``">= top_code"``; bins are learned between them.
+        ``">= top_code"``; bins are learned between them. Not with
+        ``bin_edges``, whose first and last edges play this role.
     date_unit : {"month", "year"}, default="month"
         ``"generalize"``: dates (datetime64, ``datetime``, ``Timestamp`` or
         ISO text) are truncated to ``"YYYY-MM"`` or ``"YYYY"``.
@@ -262,6 +263,13 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"({self.top_code})."
             )
         if self.strategy == "generalize" and self.bin_edges is not None:
+            if self.bottom_code is not None or self.top_code is not None:
+                # They would be silently ignored: the edges define every bin.
+                raise ValueError(
+                    "bin_edges fixes every bin: put bottom_code/top_code into "
+                    "bin_edges (values below the first edge and above the last "
+                    "become '< e0' and '> e_last') and leave them None."
+                )
             try:
                 edges = np.asarray(self.bin_edges, dtype=float)
             except (TypeError, ValueError):

@@ -240,6 +240,10 @@ def test_generalize_top_and_bottom_coding():
     assert m.bin_edges_[0][0] == 5 and m.bin_edges_[0][-1] == 90
     with pytest.raises(ValueError, match="bottom_code"):
         Masker(strategy="generalize", bottom_code=5, top_code=1).fit(X)
+    # With bin_edges they used to be silently ignored (90 -> "[50, 100]").
+    for codes in ({"top_code": 90}, {"bottom_code": 5}):
+        with pytest.raises(ValueError, match="bin_edges.*top_code"):
+            Masker(strategy="generalize", bin_edges=[0, 50, 100], **codes).fit(X)
 
 
 def test_generalize_dates():
