@@ -66,9 +66,15 @@ def _check_scores(scores, n_epsilons: int) -> np.ndarray:
 def _check_baseline(baseline):
     if baseline is None:
         return None
-    if isinstance(baseline, bool):
-        raise TypeError("baseline must be None, a number or an array of scores.")
-    values = np.atleast_1d(np.asarray(baseline, dtype=np.float64))
+    message = (
+        f"baseline must be None, a number or an array of scores; got {baseline!r}."
+    )
+    if isinstance(baseline, (bool, str, bytes)):
+        raise TypeError(message)
+    try:
+        values = np.atleast_1d(np.asarray(baseline, dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(message) from exc
     if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
         raise ValueError(
             f"baseline must be a finite number or a non-empty 1-D array of scores; "

@@ -243,9 +243,10 @@ def test_from_results_bad_input(scores, baseline, match):
         PrivacyUtilityDisplay.from_results([1.0, 2.0], scores, baseline=baseline)
 
 
-def test_from_results_bad_baseline_type():
+@pytest.mark.parametrize("baseline", [True, "0.9", ["0.9", "x"], {"lr": 0.9}])
+def test_from_results_bad_baseline_type(baseline):
     with pytest.raises(TypeError, match="baseline must be None"):
-        PrivacyUtilityDisplay.from_results([1.0], [0.5], baseline=True)
+        PrivacyUtilityDisplay.from_results([1.0], [0.5], baseline=baseline)
 
 
 def test_failed_fit_is_raised_not_plotted(data):
