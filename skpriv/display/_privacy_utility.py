@@ -244,6 +244,10 @@ class PrivacyUtilityDisplay:
         epsilons = _check_epsilons(self.epsilons)
         scores = _check_scores(self.scores, epsilons.size)
         baseline = _check_baseline(self.baseline)
+        if not isinstance(self.param_name, str):
+            raise TypeError(
+                f"param_name must be a str (the x-axis label); got {self.param_name!r}."
+            )
         if xscale not in ("log", "linear"):
             raise ValueError(f"xscale must be 'log' or 'linear'; got {xscale!r}.")
         if std_display_style not in _STD_STYLES:

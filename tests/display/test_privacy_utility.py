@@ -249,6 +249,12 @@ def test_from_results_bad_baseline_type(baseline):
         PrivacyUtilityDisplay.from_results([1.0], [0.5], baseline=baseline)
 
 
+@pytest.mark.parametrize("param_name", [None, 1.0])
+def test_from_results_param_name_must_be_a_string(param_name):
+    with pytest.raises(TypeError, match="param_name must be a str"):
+        PrivacyUtilityDisplay.from_results([1.0], [0.5], param_name=param_name)
+
+
 def test_failed_fit_is_raised_not_plotted(data):
     X, y = data
     X = X.copy()
