@@ -11,6 +11,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -52,6 +53,11 @@ def _unlabelled_mask(y: np.ndarray) -> np.ndarray:
     if y.dtype.kind in "US":
         return y == "-1"
     return np.array([v == -1 or v == "-1" for v in y], dtype=bool)
+
+
+def _is_frame(X) -> bool:
+    """Whether ``X`` is a pandas DataFrame (without importing pandas)."""
+    return hasattr(X, "iloc") and hasattr(X, "columns")
 
 
 def _seed_estimator(estimator, seed: int):
@@ -139,6 +145,8 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         ``None`` uses ``LogisticRegression(max_iter=1000)``. Teachers are
         trained on integer-coded labels ``0 .. n_classes - 1``; a partition
         holding a single class gets a constant teacher voting that class.
+        A pandas DataFrame ``X`` reaches teachers and student as a DataFrame,
+        so they may select columns by name or encode text columns.
     student : estimator, default=None
         Classifier cloned and fitted on the public rows with noisy labels
         (integer-coded). ``None`` uses ``LogisticRegression(max_iter=1000)``.
@@ -484,10 +492,20 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                 "PATEClassifier requires y to be passed, but the target y is None: "
                 "give labels for the private rows and -1 for the public rows."
             )
+        frame = X if _is_frame(X) else None
         X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], ensure_min_samples=2
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            ensure_min_samples=2,
+            dtype=None if frame is not None else "numeric",
         )
-        if sparse.issparse(X):
+        if frame is not None:
+            # Teachers and student get the DataFrame itself: their pipelines
+            # may select columns by name or encode non-numeric columns.
+            X = frame
+        elif sparse.issparse(X):
             X = X.tocsr()
         y = column_or_1d(y, warn=True)
         private_idx, public_idx = self._split_rows(y, rng)
@@ -525,11 +543,11 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         base_teacher = (
             self.teacher if self.teacher is not None else _default_estimator()
         )
-        X_query = X[queries]
+        X_query = _safe_indexing(X, queries)
         results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
             delayed(_fit_and_vote)(
                 _seed_estimator(clone(base_teacher), seeds[t]),
-                X[private_idx[teacher_of == t]],
+                _safe_indexing(X, private_idx[teacher_of == t]),
                 y_code[teacher_of == t],
                 X_query,
                 n_classes,
@@ -607,7 +625,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
             )
             student = DummyClassifier(strategy="most_frequent")
             rows, y_student = queries[: labels.size][answered], labels[answered]
-        self.student_ = student.fit(X[rows], y_student)
+        self.student_ = student.fit(_safe_indexing(X, rows), y_student)
         return self
 
     def _data_dependent_rdp(self, counts, answered) -> np.ndarray:
@@ -696,6 +714,18 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         out[:, student_classes.astype(np.int64)] = scores
         return out
 
+    def _validate_predict_X(self, X):
+        """Validated ``X``; a DataFrame reaches a student fitted on one as is."""
+        keep = _is_frame(X) and hasattr(self, "feature_names_in_")
+        checked = validate_data(
+            self,
+            X,
+            accept_sparse=["csr", "csc"],
+            reset=False,
+            dtype=None if keep else "numeric",
+        )
+        return X if keep else checked
+
     def predict(self, X):
         """Class labels predicted by the student.
 
@@ -709,7 +739,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
             Predicted labels, from ``classes_``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        X = self._validate_predict_X(X)
         codes = np.asarray(self.student_.predict(X)).astype(np.int64).ravel()
         return self.classes_[codes]
 
@@ -727,7 +757,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
             Columns follow ``classes_``; classes the student never saw get 0.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        X = self._validate_predict_X(X)
         return self._expand(self.student_.predict_proba(X))
 
     @available_if(_student_has("predict_proba"))

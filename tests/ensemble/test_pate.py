@@ -488,3 +488,45 @@ def test_planned_event_without_n_samples_bounds_a_fit_with_sigma_and_budget(
         pate, {"n_teachers": [10]}, cv=2, refit=False, scoring=lambda e, X, y: 0.0
     ).fit(X, y)
     assert privacy_spent(search, delta=1e-5).epsilon >= actual
+
+
+def test_dataframe_reaches_teachers_and_student_as_is():
+    # A DataFrame was converted to a float array before the teachers saw it:
+    # teachers and students selecting columns by name, or encoding a text
+    # column themselves, failed with "could not convert string to float".
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    X, y, X_test, y_test = _data()
+    cols = [f"f{i}" for i in range(X.shape[1])]
+
+    def frame(A):
+        df = pd.DataFrame(A, columns=cols)
+        df["side"] = np.where(A[:, 0] > 0, "right", "left")
+        return df
+
+    def model():
+        return make_pipeline(
+            make_column_transformer(
+                (StandardScaler(), cols), (OneHotEncoder(), ["side"])
+            ),
+            LogisticRegression(),
+        )
+
+    pate = PATEClassifier(model(), model(), n_teachers=5, epsilon=5.0, random_state=0)
+    pate.fit(frame(X), pd.Series(y))
+    assert list(pate.feature_names_in_) == [*cols, "side"]
+    assert pate.score(frame(X_test), y_test) > 0.4  # chance: 1/3
+    # A numeric DataFrame gives the model a numpy array gives.
+    plain = PATEClassifier(n_teachers=5, epsilon=5.0, random_state=0)
+    from_array = plain.fit(X, y).predict(X_test)
+    from_frame = plain.fit(pd.DataFrame(X, columns=cols), y)
+    np.testing.assert_array_equal(
+        from_frame.predict(pd.DataFrame(X_test, columns=cols)), from_array
+    )
+    assert pate.predict_proba(frame(X_test)).shape == (len(y_test), 3)
+    with_nan = frame(X)
+    with_nan.loc[0, "side"] = None
+    with pytest.raises(ValueError, match="NaN"):
+        pate.fit(with_nan, y)
