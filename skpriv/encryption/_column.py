@@ -11,6 +11,7 @@ from ..utils._sklearn_compat import _fit_context, validate_data
 from ._key import Key, check_keyring
 from ._tokens import (
     as_object_array,
+    categoricals_as_object,
     decrypt_tokens,
     distinct_str,
     encrypt_values,
@@ -154,7 +155,9 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         # Resolve the key now: a missing env var or file fails here, not later.
         self._materials()
-        validate_data(self, X, dtype=None, ensure_all_finite=False)
+        validate_data(
+            self, categoricals_as_object(X), dtype=None, ensure_all_finite=False
+        )
         return self
 
     def _column_ad(self, j):
@@ -178,7 +181,13 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Text tokens; missing cells stay missing.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
+        X = validate_data(
+            self,
+            categoricals_as_object(X),
+            dtype=None,
+            ensure_all_finite=False,
+            reset=False,
+        )
         return self._encrypt(X, self._materials()[0])
 
     def _encrypt(self, X, material):

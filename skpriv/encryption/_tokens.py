@@ -19,6 +19,7 @@ from ..exceptions import DecryptionError
 
 __all__ = [
     "as_object_array",
+    "categoricals_as_object",
     "hmac_hex",
     "is_missing",
     "map_chunks",
@@ -52,6 +53,34 @@ def is_missing(column: np.ndarray) -> np.ndarray:
             count=len(column),
         )
     return np.asarray(pd.isna(column), dtype=bool)
+
+
+def categoricals_as_object(X):
+    """A DataFrame's categorical columns as object columns, before validation.
+
+    scikit-learn's ``check_array(dtype=None)`` casts a DataFrame that mixes a
+    bool (or nullable integer) column with a categorical column of strings
+    to float and fails ("Cannot cast str dtype to float64"); object columns
+    keep every value as it is. Anything else is returned unchanged.
+    """
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or getattr(X, "ndim", None) != 2:
+        return X
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        return X
+    if not isinstance(X, pd.DataFrame):
+        return X
+    positions = [
+        j for j, dt in enumerate(dtypes) if isinstance(dt, pd.CategoricalDtype)
+    ]
+    if not positions or len(positions) == X.shape[1]:
+        return X
+    X = X.copy(deep=False)
+    for j in positions:
+        X.isetitem(j, X.iloc[:, j].astype(object))
+    return X
 
 
 def to_text(values) -> list:

@@ -7,7 +7,13 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..encryption._key import Key
-from ..encryption._tokens import as_object_array, hmac_hex, is_missing, to_text
+from ..encryption._tokens import (
+    as_object_array,
+    categoricals_as_object,
+    hmac_hex,
+    is_missing,
+    to_text,
+)
 from ..utils._random import check_random_state
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
 
@@ -303,7 +309,9 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted masker.
         """
         self._check_strategy_params()
-        X = validate_data(self, X, dtype=None, ensure_all_finite=False)
+        X = validate_data(
+            self, categoricals_as_object(X), dtype=None, ensure_all_finite=False
+        )
         for attr in ("column_kinds_", "bin_edges_"):
             self.__dict__.pop(attr, None)
         if self.strategy == "generalize":
@@ -392,7 +400,13 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         self._check_strategy_params()
-        X = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
+        X = validate_data(
+            self,
+            categoricals_as_object(X),
+            dtype=None,
+            ensure_all_finite=False,
+            reset=False,
+        )
         strategy = self.strategy
         numeric_fill = self.fill_value is None or (
             isinstance(self.fill_value, Real) and not isinstance(self.fill_value, bool)

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import PrivacyMixin, privacy_constraints
-from ..encryption._tokens import is_missing
+from ..encryption._tokens import categoricals_as_object, is_missing
 from ..exceptions import PrivacyLeakWarning
 from ..mechanisms import KaryRandomizedResponse
 from ..mechanisms._grid import _check_rng
@@ -154,7 +154,13 @@ class RandomizedResponse(
     def _validate_X(self, X, reset):
         # Missing values are found here, not by validate_data's finiteness
         # check, which crashes on pd.NA ("boolean value of NA is ambiguous").
-        X = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
+        X = validate_data(
+            self,
+            categoricals_as_object(X),
+            reset=reset,
+            dtype=None,
+            ensure_all_finite=False,
+        )
         _check_no_missing(X)
         return X
 

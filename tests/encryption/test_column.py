@@ -256,6 +256,15 @@ def test_bad_token_error_names_the_row_and_column_despite_missing_cells():
             enc.inverse_transform(tokens)
 
 
+def test_dataframe_with_categorical_and_bool_columns():
+    # Used to fail inside check_array: "Cannot cast str dtype to float64".
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"c": pd.Categorical(["a", "b"]), "flag": [True, False]})
+    enc = ColumnEncryptor(Key.generate()).fit(df)
+    back = enc.inverse_transform(enc.transform(df))
+    assert back.tolist() == [["a", True], ["b", False]]
+
+
 def test_repeated_values_encrypt_once_and_errors_keep_positions():
     # 20,000 values with 50 distinct ones take the deduplicating path.
     values = [f"city{i % 50}" for i in range(20_000)]

@@ -160,6 +160,21 @@ def test_hash_and_partial_ids_unchanged_by_missing_values():
     assert m.transform(_col([2.25])).ravel().tolist() == ["*.25"]
 
 
+def test_dataframe_with_categorical_and_bool_columns():
+    # scikit-learn's check_array(dtype=None) cast this frame to float and
+    # failed with "Cannot cast str dtype to float64".
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"c": pd.Categorical(["a", "b"]), "flag": [True, False]})
+    key = Key.generate()
+    out = Masker(strategy="hash", key=key).fit_transform(df)
+    alone = Masker(strategy="hash", key=key).fit_transform(df[["c"]])
+    assert out[:, 0].tolist() == alone[:, 0].tolist()
+    assert Masker(strategy="partial", keep_last=1).fit_transform(df)[:, 1].tolist() == [
+        "***e",
+        "****e",
+    ]
+
+
 # ------------------------------------------------------------ other strategies
 def test_redact_hides_missing_too():
     out = Masker().fit_transform(_col(["a", None, np.nan]))

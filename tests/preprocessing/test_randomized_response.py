@@ -173,6 +173,16 @@ def test_unseeded_pickled_copies_draw_independent_noise():
     assert not np.array_equal(first.transform(X), second.transform(X))
 
 
+def test_dataframe_with_categorical_and_bool_columns():
+    # Used to fail inside check_array: "Cannot cast str dtype to float64".
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"c": pd.Categorical(["a", "b"] * 5), "flag": [True] * 10})
+    rr = RandomizedResponse(
+        epsilon=1e3, categories=[["a", "b"], [False, True]], random_state=0
+    )
+    np.testing.assert_array_equal(rr.fit_transform(df), df.to_numpy(dtype=object))
+
+
 def test_given_categories_need_not_all_occur():
     est = _rr(epsilon=1e3).fit(_strings())
     assert est.categories_[0].tolist() == COLORS
