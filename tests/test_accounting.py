@@ -416,3 +416,35 @@ def test_privacy_spent_reads_plain_objects_and_rejects_others():
     assert privacy_spent(Recorded()).epsilon == pytest.approx(0.5)
     with pytest.raises(TypeError, match="got str"):
         privacy_spent("model.pkl")
+
+
+def test_search_over_a_fanning_out_meta_estimator_warns():
+    # A search over BaggingClassifier(n_estimators=4) planned one DP fit per
+    # fold instead of four and reported the smaller epsilon silently.
+    import warnings
+
+    from sklearn.ensemble import BaggingClassifier
+
+    from skpriv.linear_model import DPLogisticRegression
+
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    est = BaggingClassifier(
+        DPLogisticRegression(epsilon=0.5, delta=0, data_norm=1.0),
+        n_estimators=4,
+        bootstrap=False,
+        max_samples=0.5,
+        random_state=0,
+    )
+    search = GridSearchCV(est, {"n_estimators": [4]}, cv=2).fit(Xn, y)
+    with pytest.warns(PrivacyLeakWarning, match="recorded 4 DP fits where its"):
+        privacy_spent(search)
+    # Estimators fitted once per fold plan exactly: no warning.
+    plain = GridSearchCV(
+        make_pipeline(ToyNoisyMean(epsilon=0.5), ToyNoisyMean(epsilon=0.25)),
+        {"toynoisymean-1__epsilon": [0.5]},
+        cv=2,
+        scoring=lambda e, X, y: 0,
+    ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrivacyLeakWarning)
+        assert privacy_spent(plain).epsilon == pytest.approx(3 * 0.75)

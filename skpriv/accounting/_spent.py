@@ -404,7 +404,24 @@ def _search_events(search, n_samples):
                 )
             )
     if getattr(search, "refit", False) and hasattr(search, "best_estimator_"):
-        events.extend(collect_dp_events(search.best_estimator_))
+        refit_events = collect_dp_events(search.best_estimator_)
+        best = clone(search.estimator).set_params(**search.best_params_)
+        n_planned = len(_planned_events(best, n_train))
+        if len(refit_events) > n_planned:
+            # A meta-estimator fitted its DP estimators several times
+            # (bagging, one-vs-rest, stacking): one plan per template misses it.
+            warnings.warn(
+                f"privacy_spent: the refitted best estimator of "
+                f"{type(search).__name__} recorded {len(refit_events)} DP fits "
+                f"where its parameters plan {n_planned}; a meta-estimator in it "
+                f"fits its estimators several times, so the fits made in the "
+                f"search's folds are under-counted. Use a search whose private "
+                f"estimators are fitted once per fold, or compose the cost by "
+                f"hand.",
+                PrivacyLeakWarning,
+                stacklevel=4,
+            )
+        events.extend(refit_events)
     return events
 
 
