@@ -11,13 +11,13 @@ from ..utils._sklearn_compat import _fit_context, validate_data
 from ._key import Key, check_keyring
 from ._tokens import (
     as_object_array,
-    categoricals_as_object,
     decrypt_tokens,
     distinct_str,
     encrypt_values,
     expand,
     is_missing,
     map_chunks,
+    typed_columns_as_object,
 )
 
 __all__ = ["ColumnEncryptor"]
@@ -156,7 +156,7 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         # Resolve the key now: a missing env var or file fails here, not later.
         self._materials()
         validate_data(
-            self, categoricals_as_object(X), dtype=None, ensure_all_finite=False
+            self, typed_columns_as_object(X), dtype=None, ensure_all_finite=False
         )
         return self
 
@@ -183,7 +183,7 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(
             self,
-            categoricals_as_object(X),
+            typed_columns_as_object(X),
             dtype=None,
             ensure_all_finite=False,
             reset=False,

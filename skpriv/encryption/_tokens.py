@@ -19,7 +19,7 @@ from ..exceptions import DecryptionError
 
 __all__ = [
     "as_object_array",
-    "categoricals_as_object",
+    "typed_columns_as_object",
     "hmac_hex",
     "is_missing",
     "map_chunks",
@@ -55,13 +55,15 @@ def is_missing(column: np.ndarray) -> np.ndarray:
     return np.asarray(pd.isna(column), dtype=bool)
 
 
-def categoricals_as_object(X):
-    """A DataFrame's categorical columns as object columns, before validation.
+def typed_columns_as_object(X):
+    """A DataFrame's categorical and date/time columns as object columns.
 
-    scikit-learn's ``check_array(dtype=None)`` casts a DataFrame that mixes a
-    bool (or nullable integer) column with a categorical column of strings
-    to float and fails ("Cannot cast str dtype to float64"); object columns
-    keep every value as it is. Anything else is returned unchanged.
+    scikit-learn's ``check_array(dtype=None)`` fails on DataFrames that mix
+    such a column with bool, integer or float columns: it casts the frame to
+    float ("Cannot cast str dtype to float64", "Cannot cast DatetimeArray to
+    dtype float64") or finds no common dtype (``DTypePromotionError``).
+    Object columns keep every value as it is. Anything else (arrays, frames of
+    one dtype) is returned unchanged.
     """
     dtypes = getattr(X, "dtypes", None)
     if dtypes is None or getattr(X, "ndim", None) != 2:
@@ -72,10 +74,18 @@ def categoricals_as_object(X):
         return X
     if not isinstance(X, pd.DataFrame):
         return X
+    special = (
+        pd.CategoricalDtype,
+        pd.DatetimeTZDtype,
+        pd.PeriodDtype,
+        pd.IntervalDtype,
+    )
     positions = [
-        j for j, dt in enumerate(dtypes) if isinstance(dt, pd.CategoricalDtype)
+        j
+        for j, dt in enumerate(dtypes)
+        if isinstance(dt, special) or (isinstance(dt, np.dtype) and dt.kind in "Mm")
     ]
-    if not positions or len(positions) == X.shape[1]:
+    if not positions or len({str(dt) for dt in dtypes}) == 1:
         return X
     X = X.copy(deep=False)
     for j in positions:

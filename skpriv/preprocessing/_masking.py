@@ -9,10 +9,10 @@ from sklearn.utils.validation import check_is_fitted
 from ..encryption._key import Key
 from ..encryption._tokens import (
     as_object_array,
-    categoricals_as_object,
     hmac_hex,
     is_missing,
     to_text,
+    typed_columns_as_object,
 )
 from ..utils._random import check_random_state
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
@@ -310,7 +310,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         self._check_strategy_params()
         X = validate_data(
-            self, categoricals_as_object(X), dtype=None, ensure_all_finite=False
+            self, typed_columns_as_object(X), dtype=None, ensure_all_finite=False
         )
         for attr in ("column_kinds_", "bin_edges_"):
             self.__dict__.pop(attr, None)
@@ -402,7 +402,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self._check_strategy_params()
         X = validate_data(
             self,
-            categoricals_as_object(X),
+            typed_columns_as_object(X),
             dtype=None,
             ensure_all_finite=False,
             reset=False,

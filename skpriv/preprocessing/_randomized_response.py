@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import PrivacyMixin, privacy_constraints
-from ..encryption._tokens import categoricals_as_object, is_missing
+from ..encryption._tokens import is_missing, typed_columns_as_object
 from ..exceptions import PrivacyLeakWarning
 from ..mechanisms import KaryRandomizedResponse
 from ..mechanisms._grid import _check_rng
@@ -156,7 +156,7 @@ class RandomizedResponse(
         # check, which crashes on pd.NA ("boolean value of NA is ambiguous").
         X = validate_data(
             self,
-            categoricals_as_object(X),
+            typed_columns_as_object(X),
             reset=reset,
             dtype=None,
             ensure_all_finite=False,

@@ -263,6 +263,9 @@ def test_dataframe_with_categorical_and_bool_columns():
     enc = ColumnEncryptor(Key.generate()).fit(df)
     back = enc.inverse_transform(enc.transform(df))
     assert back.tolist() == [["a", True], ["b", False]]
+    dated = pd.DataFrame({"d": pd.to_datetime(["2020-01-05"]), "n": [3]})
+    with pytest.raises(TypeError, match="got Timestamp"):  # not a cast error
+        ColumnEncryptor(Key.generate()).fit(dated).transform(dated)
 
 
 def test_repeated_values_encrypt_once_and_errors_keep_positions():

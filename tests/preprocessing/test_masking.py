@@ -169,10 +169,15 @@ def test_dataframe_with_categorical_and_bool_columns():
     out = Masker(strategy="hash", key=key).fit_transform(df)
     alone = Masker(strategy="hash", key=key).fit_transform(df[["c"]])
     assert out[:, 0].tolist() == alone[:, 0].tolist()
-    assert Masker(strategy="partial", keep_last=1).fit_transform(df)[:, 1].tolist() == [
-        "***e",
-        "****e",
-    ]
+    partial = Masker(strategy="partial", keep_last=1).fit_transform(df)
+    assert partial[:, 1].tolist() == ["***e", "****e"]
+    # Dates next to numbers failed too (DTypePromotionError, or "Cannot cast
+    # DatetimeArray to dtype float64").
+    dates = pd.to_datetime(["2020-01-05", "2021-03-04"])
+    for other in ([True, False], [30, 40], pd.array([1.5, None], dtype="Float64")):
+        frame = pd.DataFrame({"born": dates, "other": other})
+        out = Masker(strategy="generalize").fit_transform(frame)
+        assert out[:, 0].tolist() == ["2020-01", "2021-03"]
 
 
 # ------------------------------------------------------------ other strategies

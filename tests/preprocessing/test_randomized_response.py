@@ -181,6 +181,9 @@ def test_dataframe_with_categorical_and_bool_columns():
         epsilon=1e3, categories=[["a", "b"], [False, True]], random_state=0
     )
     np.testing.assert_array_equal(rr.fit_transform(df), df.to_numpy(dtype=object))
+    dated = pd.DataFrame({"d": pd.to_datetime(["2020-01-05"] * 4), "n": [1, 2] * 2})
+    out = RandomizedResponse(epsilon=1e3, random_state=0).fit_transform(dated)
+    assert out[:, 1].tolist() == [1, 2, 1, 2]
 
 
 def test_given_categories_need_not_all_occur():
