@@ -19,6 +19,16 @@ EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
 NEEDS = {"plot_dpsgd_digits.py": "torch"}
 
 
+# Other warnings are silenced, skpriv's PrivacyLeakWarning is shown: an
+# example may show one (it can be the lesson) but must not repeat it.
+_LAUNCHER = """
+import runpy, sys, warnings
+from skpriv.exceptions import PrivacyLeakWarning
+warnings.simplefilter("default", PrivacyLeakWarning)
+runpy.run_path(sys.argv[1], run_name="__main__")
+"""
+
+
 def _run(path: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
@@ -27,7 +37,7 @@ def _run(path: Path, cwd: Path) -> subprocess.CompletedProcess:
         "PYTHONWARNINGS": "ignore",
     }
     return subprocess.run(
-        [sys.executable, str(path)],
+        [sys.executable, "-c", _LAUNCHER, str(path)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -51,6 +61,13 @@ def test_example_runs(path, tmp_path):
         f"{path.name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
     )
     assert result.stdout.strip(), f"{path.name} printed nothing"
+    leaks = [
+        line[line.index("PrivacyLeakWarning:") :]
+        for line in result.stderr.splitlines()
+        if "PrivacyLeakWarning:" in line
+    ]
+    repeated = sorted({m for m in leaks if leaks.count(m) > 1})
+    assert not repeated, f"{path.name} repeats warnings: {repeated}"
     if path.name == "quickstart.py":
         pngs = list(tmp_path.glob("*.png"))
         assert pngs, "quickstart.py must save its privacy-utility plot as a PNG"
