@@ -348,7 +348,9 @@ def test_unfitted_objects_raise_and_unfitted_templates_are_ignored():
     with pytest.raises(NotFittedError):
         privacy_spent(GridSearchCV(dp, {"epsilon": [1.0]}))
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
-    bag = BaggingClassifier(dp, n_estimators=3, random_state=0).fit(Xn, y)
+    bag = BaggingClassifier(
+        dp, n_estimators=3, bootstrap=False, max_samples=0.5, random_state=0
+    ).fit(Xn, y)
     assert non_private_parts(bag) == []
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyLeakWarning)
@@ -448,3 +450,32 @@ def test_search_over_a_fanning_out_meta_estimator_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyLeakWarning)
         assert privacy_spent(plain).epsilon == pytest.approx(3 * 0.75)
+
+
+def test_bootstrap_resampling_of_private_estimators_warns():
+    # BaggingClassifier(bootstrap=True) repeats rows inside one estimator's
+    # training set (DPLogisticRegression takes no sample_weight), so a row can
+    # cost several times an estimator's epsilon; it was reported silently.
+    import warnings
+
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer
+
+    from skpriv.linear_model import DPLogisticRegression
+
+    dp = DPLogisticRegression(epsilon=0.5, delta=0, data_norm=1.0, random_state=0)
+    bag = make_pipeline(
+        Normalizer(), BaggingClassifier(dp, n_estimators=3, random_state=0)
+    ).fit(X, y)
+    with pytest.warns(PrivacyLeakWarning, match=r"BaggingClassifier \(bootstrap"):
+        privacy_spent(bag)
+    no_bootstrap = make_pipeline(
+        Normalizer(),
+        BaggingClassifier(
+            dp, n_estimators=3, bootstrap=False, max_samples=0.5, random_state=0
+        ),
+    ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrivacyLeakWarning)
+        assert privacy_spent(no_bootstrap).epsilon == pytest.approx(1.5)

@@ -560,6 +560,22 @@ def non_private_parts(obj):
     return names
 
 
+def _bootstrapped_parts(obj):
+    """Fitted meta-estimators that resample rows with replacement for DP parts."""
+    if _is_search(obj):
+        best = getattr(obj, "best_estimator_", None)
+        return _bootstrapped_parts(best) if best is not None else []
+    if getattr(obj, "dp_event_", None) is not None:
+        return []
+    params = obj.get_params(deep=False) if hasattr(obj, "get_params") else {}
+    children = list(_fitted_children(obj))
+    if params.get("bootstrap") is True and any(
+        collect_dp_events(child) for child in children
+    ):
+        return [type(obj).__name__]
+    return [name for child in children for name in _bootstrapped_parts(child)]
+
+
 def _default_delta(obj) -> float:
     """Sum of the ``delta`` parameters of the private parts (0 if all pure)."""
     total = 0.0
@@ -690,6 +706,17 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None):
             f"without differential privacy; what they learned is not covered by "
             f"the reported epsilon. Fit them on public data or use private "
             f"counterparts (e.g. public bounds instead of a fitted scaler).",
+            PrivacyLeakWarning,
+            stacklevel=2,
+        )
+    resampled = _bootstrapped_parts(obj)
+    if resampled:
+        warnings.warn(
+            f"privacy_spent: {', '.join(resampled)} (bootstrap=True) trained "
+            f"its private estimators on rows drawn with replacement: a row "
+            f"drawn k times in one sample costs up to k times the epsilon of "
+            f"that estimator, which the reported epsilon does not cover. Use "
+            f"bootstrap=False (sampling without replacement).",
             PrivacyLeakWarning,
             stacklevel=2,
         )
