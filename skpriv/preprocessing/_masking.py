@@ -1,5 +1,6 @@
 """``Masker``: column de-identification (redact, replace, partial, hash, ...)."""
 
+from datetime import datetime
 from numbers import Integral, Real
 
 import numpy as np
@@ -30,8 +31,27 @@ def _fmt(x: float) -> str:
     )
 
 
+def _local_time(value):
+    """A time-zone aware datetime (or ISO text) as its naive local time."""
+    if isinstance(value, str) and len(value) > 10:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return parsed.replace(tzinfo=None) if parsed.tzinfo is not None else value
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)
+    return value
+
+
 def _as_dates(values):
-    """Values as datetime64, or None if they are not dates."""
+    """Values as datetime64, or None if they are not dates.
+
+    Aware times keep their local date: numpy would convert them to UTC (with
+    a warning per call), moving 2020-01-31 23:00 in New York to February.
+    """
+    if not (isinstance(values, np.ndarray) and values.dtype.kind == "M"):
+        values = [_local_time(v) for v in values]
     try:
         dates = np.asarray(values, dtype="datetime64[us]")
     except (ValueError, TypeError, OverflowError):

@@ -2,6 +2,7 @@ import hashlib
 import hmac
 import pickle
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -280,6 +281,24 @@ def test_generalize_dates():
         np.array(["2024-03-15", "2023-12-31"], dtype="datetime64[D]").reshape(-1, 1)
     )
     assert year.ravel().tolist() == ["2024", "2023"]
+
+
+def test_generalize_aware_dates_keep_their_local_month():
+    # They were converted to UTC (2020-01-31 23:00 in New York became
+    # "2020-02") with a numpy UserWarning on every call.
+    pd = pytest.importorskip("pandas")
+    aware = pd.to_datetime(["2020-01-31 23:00", "2021-03-04 12:00"])
+    aware = aware.tz_localize("America/New_York")
+    inputs = [
+        pd.DataFrame({"ts": aware}),
+        pd.DataFrame({"ts": aware, "n": [1, 2]}),
+        _col(["2020-01-31T23:00-05:00", "2021-03-04T12:00:00-05:00"]),
+    ]
+    for X in inputs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out = Masker(strategy="generalize").fit_transform(X)
+        assert out[:, 0].tolist() == ["2020-01", "2021-03"]
 
 
 def test_generalize_rejects_text():
