@@ -155,8 +155,12 @@ def membership_inference(
     """
     delta = check_delta(delta)
     confidence = _check_confidence(confidence)
-    if int(n_thresholds) < 1:
-        raise ValueError(f"n_thresholds must be >= 1; got {n_thresholds!r}.")
+    if (
+        isinstance(n_thresholds, (bool, np.bool_))
+        or not isinstance(n_thresholds, (int, np.integer))
+        or n_thresholds < 1
+    ):
+        raise ValueError(f"n_thresholds must be an integer >= 1; got {n_thresholds!r}.")
     s_in = example_scores(estimator, X_members, y_members, score)
     s_out = example_scores(estimator, X_nonmembers, y_nonmembers, score)
     if s_in.size == 0 or s_out.size == 0:
@@ -357,9 +361,15 @@ def canary_audit(
         raise ValueError(f"canary_audit needs at least 2 canaries; got {m}.")
     if n_guesses is None:
         n_guesses = max(2, m // 5)
+    if (
+        isinstance(n_guesses, (bool, np.bool_))
+        or not isinstance(n_guesses, (int, np.integer))
+        or not 2 <= n_guesses <= m
+    ):
+        raise ValueError(
+            f"n_guesses must be an integer in [2, {m}]; got {n_guesses!r}."
+        )
     n_guesses = int(n_guesses)
-    if not 2 <= n_guesses <= m:
-        raise ValueError(f"n_guesses must lie in [2, {m}]; got {n_guesses}.")
     included = rng.random(m) < 0.5
     chosen = np.flatnonzero(included)
     X_train = _stack_rows(X, _safe_indexing(X_canaries, chosen), "X", "X_canaries")

@@ -193,3 +193,20 @@ def test_canary_audit_validation_names_the_argument():
         canary_audit(LogisticRegression(), X, y, Xc, yc[:50], random_state=0)
     with pytest.raises(ValueError, match="needs y and y_canaries"):
         canary_audit(LogisticRegression(), X, None, Xc, None, random_state=0)
+
+
+@pytest.mark.parametrize("bad", [0, 2.5, "20", None])
+def test_n_thresholds_must_be_a_positive_integer(split, bad):
+    # 2.5 was silently truncated to 2 and "a" raised int()'s own message.
+    Xi, yi, Xo, yo = split
+    model = LogisticRegression().fit(Xi, yi)
+    with pytest.raises(ValueError, match="n_thresholds must be an integer"):
+        membership_inference(model, Xi, yi, Xo, yo, n_thresholds=bad)
+
+
+@pytest.mark.parametrize("bad", [1, 40.5, "40"])
+def test_n_guesses_must_be_an_integer_in_range(bad):
+    # 40.5 was silently truncated to 40; "40" raised int()'s own message.
+    X, y, Xc, yc = _canary_data()
+    with pytest.raises(ValueError, match=r"n_guesses must be an integer in \[2, 200\]"):
+        canary_audit(LogisticRegression(), X, y, Xc, yc, n_guesses=bad)
