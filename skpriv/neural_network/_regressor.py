@@ -138,7 +138,17 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
                 f"{self.n_outputs_}."
             )
         y = y.reshape(len(y), -1)
-        return y.astype(np.float32)
+        with np.errstate(over="ignore"):
+            y32 = y.astype(np.float32)
+        if not np.isfinite(y32).all():
+            if not np.isfinite(y).all():  # tensors skip sklearn's validation
+                raise ValueError("Input y contains NaN or infinity.")
+            raise ValueError(
+                f"y has values too large for float32, the dtype of the "
+                f"targets (largest magnitude {np.abs(y).max():.3g}); rescale "
+                f"them (e.g. with TransformedTargetRegressor)."
+            )
+        return y32
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

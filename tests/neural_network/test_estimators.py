@@ -69,6 +69,17 @@ def test_regressor_1d_and_2d_targets(linear_data):
     assert net2.predict(X).shape == (200, 2) and net2.n_outputs_ == 2
 
 
+def test_regressor_refuses_targets_beyond_float32(linear_data):
+    # Finite in float64, infinite in float32: NaN weights and predictions.
+    X, y = linear_data
+    net = DPNeuralNetRegressor(TinyMLP, delta=1e-3, max_epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="y has values too large for float32"):
+        net.fit(X, y * 1e300)
+    y_nan = torch.as_tensor(np.where(np.arange(len(y)) == 0, np.nan, y))
+    with pytest.raises(ValueError, match="y contains NaN"):
+        net.fit(torch.as_tensor(X, dtype=torch.float32), y_nan)
+
+
 def test_grid_search_over_epsilon_and_lr_in_pipeline(blobs):
     X, y = blobs
     pipe = make_pipeline(StandardScaler(), _clf(max_epochs=2))
