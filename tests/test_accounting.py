@@ -479,3 +479,25 @@ def test_bootstrap_resampling_of_private_estimators_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyLeakWarning)
         assert privacy_spent(no_bootstrap).epsilon == pytest.approx(1.5)
+
+
+def test_default_delta_reads_numpy_deltas_and_searches_without_refit():
+    # delta=np.float32(1e-5) and GridSearchCV(refit=False) gave a default
+    # delta of 0, so Gaussian fits were reported as epsilon=inf.
+    from skpriv.linear_model import DPLogisticRegression
+
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    est = DPLogisticRegression(data_norm=1.0, delta=np.float32(1e-5), random_state=0)
+    spent = privacy_spent(est.fit(Xn, y))
+    assert spent.delta == pytest.approx(1e-5)
+    assert spent.epsilon == pytest.approx(1.0, rel=1e-3)
+    search = GridSearchCV(
+        DPLogisticRegression(data_norm=1.0, random_state=0),
+        {"delta": [1e-6, 1e-5]},
+        cv=2,
+        refit=False,
+    ).fit(Xn, y)
+    spent = privacy_spent(search)
+    assert spent.delta == pytest.approx(1e-5)
+    assert spent == privacy_spent(search, delta=1e-5)
+    assert math.isfinite(spent.epsilon)

@@ -3,9 +3,11 @@
 import logging
 import math
 import warnings
+from numbers import Real
 from typing import NamedTuple
 
 import dp_accounting
+import numpy as np
 from dp_accounting.pld import pld_privacy_accountant
 from dp_accounting.pld import privacy_loss_distribution as PLD
 from dp_accounting.rdp import rdp_privacy_accountant
@@ -576,6 +578,22 @@ def _bootstrapped_parts(obj):
     return [name for child in children for name in _bootstrapped_parts(child)]
 
 
+def _delta_param(est) -> float:
+    """``est``'s ``delta`` parameter as a float (0 if it has none)."""
+    params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
+    d = params.get("delta")
+    if isinstance(d, Real) and not isinstance(d, (bool, np.bool_)):
+        return float(d)
+    return 0.0
+
+
+def _planned_delta(estimator) -> float:
+    """Sum of the ``delta`` parameters of the private parts of an unfitted object."""
+    if hasattr(estimator, "_planned_dp_event"):
+        return _delta_param(estimator)
+    return sum(_planned_delta(child) for child in _planned_children(estimator))
+
+
 def _default_delta(obj) -> float:
     """Sum of the ``delta`` parameters of the private parts (0 if all pure)."""
     total = 0.0
@@ -585,18 +603,17 @@ def _default_delta(obj) -> float:
         if id(est) in seen:
             return
         seen.add(id(est))
-        params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
-        d = params.get("delta")
-        if (
-            isinstance(d, (int, float))
-            and not isinstance(d, bool)
-            and hasattr(est, "dp_event_")
-        ):
-            nonlocal total
-            total += float(d)
+        nonlocal total
+        if hasattr(est, "dp_event_"):
+            total += _delta_param(est)
         if _is_search(est):
             if hasattr(est, "best_estimator_"):
                 visit(est.best_estimator_)
+            else:  # refit=False: the candidates' parameters tell
+                total += max(
+                    _planned_delta(clone(est.estimator).set_params(**params))
+                    for params in est.cv_results_["params"]
+                )
             return
         for child in _fitted_children(est):
             visit(child)
