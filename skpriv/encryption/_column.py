@@ -156,7 +156,10 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         # Resolve the key now: a missing env var or file fails here, not later.
         self._materials()
         validate_data(
-            self, typed_columns_as_object(X), dtype=None, ensure_all_finite=False
+            self,
+            typed_columns_as_object(X, nullable=True),
+            dtype=None,
+            ensure_all_finite=False,
         )
         return self
 
@@ -183,7 +186,7 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(
             self,
-            typed_columns_as_object(X),
+            typed_columns_as_object(X, nullable=True),
             dtype=None,
             ensure_all_finite=False,
             reset=False,

@@ -55,7 +55,7 @@ def is_missing(column: np.ndarray) -> np.ndarray:
     return np.asarray(pd.isna(column), dtype=bool)
 
 
-def typed_columns_as_object(X):
+def typed_columns_as_object(X, *, nullable=False):
     """A DataFrame's categorical and date/time columns as object columns.
 
     scikit-learn's ``check_array(dtype=None)`` fails on DataFrames that mix
@@ -64,6 +64,11 @@ def typed_columns_as_object(X):
     dtype float64") or finds no common dtype (``DTypePromotionError``).
     Object columns keep every value as it is. Anything else (arrays, frames of
     one dtype) is returned unchanged.
+
+    With ``nullable=True`` pandas' nullable integer and boolean columns
+    (``Int64``, ``boolean``) become object columns too, always: ``check_array``
+    turns them into floats (``True`` -> ``1.0``, and ``1001`` -> ``1001.0``
+    only in some frames), where the exact value type matters.
     """
     dtypes = getattr(X, "dtypes", None)
     if dtypes is None or getattr(X, "ndim", None) != 2:
@@ -85,7 +90,17 @@ def typed_columns_as_object(X):
         for j, dt in enumerate(dtypes)
         if isinstance(dt, special) or (isinstance(dt, np.dtype) and dt.kind in "Mm")
     ]
-    if not positions or len({str(dt) for dt in dtypes}) == 1:
+    mixed = len({str(dt) for dt in dtypes}) > 1
+    if not mixed:
+        positions = []
+    if nullable:
+        positions += [
+            j
+            for j, dt in enumerate(dtypes)
+            if isinstance(dt, pd.api.extensions.ExtensionDtype)
+            and (pd.api.types.is_integer_dtype(dt) or pd.api.types.is_bool_dtype(dt))
+        ]
+    if not positions:
         return X
     X = X.copy(deep=False)
     for j in positions:

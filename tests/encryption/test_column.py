@@ -268,6 +268,27 @@ def test_dataframe_with_categorical_and_bool_columns():
         ColumnEncryptor(Key.generate()).fit(dated).transform(dated)
 
 
+def test_nullable_int_and_bool_columns_keep_their_type():
+    # check_array turned them into floats: True came back as 1.0, and the
+    # token of id 1001 depended on the other columns of the frame.
+    pd = pytest.importorskip("pandas")
+    ids = pd.array([1001, None], dtype="Int64")
+    flags = pd.array([True, False], dtype="boolean")
+    enc = ColumnEncryptor(Key.generate())
+    reference = enc.fit_transform(_col([1001, True]))
+    for df in (
+        pd.DataFrame({"id": ids, "flag": flags}),
+        pd.DataFrame({"id": ids, "flag": flags, "name": ["a", "b"]}),
+    ):
+        tokens = enc.fit_transform(df)
+        assert tokens[0, :2].tolist() == reference[:, 0].tolist()
+        back = enc.inverse_transform(tokens)
+        assert [type(v) for v in back[:, 1]] == [bool, bool]
+        assert type(back[0, 0]) is int and back[1, 0] is pd.NA
+    alone = enc.fit_transform(pd.DataFrame({"id": ids}))
+    assert alone[0, 0] == reference[0, 0]
+
+
 def test_repeated_values_encrypt_once_and_errors_keep_positions():
     # 20,000 values with 50 distinct ones take the deduplicating path.
     values = [f"city{i % 50}" for i in range(20_000)]
