@@ -175,13 +175,15 @@ class DPNeuralNetMixin:
             # Torch modules compute in float32; ints and float64 are converted
             # (pass a tensor to keep integer inputs such as token ids).
             X = self._cast_input(X)
-        elif reset and isinstance(X, torch.Tensor):
-            # Size the module from a 2-D tensor as from an array (other
-            # shapes, e.g. images, have no n_features_in_).
-            for attr in ("n_features_in_", "feature_names_in_"):
-                self.__dict__.pop(attr, None)
-            if X.ndim == 2:
-                self.n_features_in_ = int(X.shape[1])
+        elif isinstance(X, torch.Tensor):
+            _check_finite_tensor(X)
+            if reset:
+                # Size the module from a 2-D tensor as from an array (other
+                # shapes, e.g. images, have no n_features_in_).
+                for attr in ("n_features_in_", "feature_names_in_"):
+                    self.__dict__.pop(attr, None)
+                if X.ndim == 2:
+                    self.n_features_in_ = int(X.shape[1])
         if y is not None:
             y = self._encode_target(y, reset=reset)
         return X, y
@@ -215,6 +217,7 @@ class DPNeuralNetMixin:
             X = validate_data(self, X, reset=False, dtype="numeric")
             X = self._cast_input(X)
         elif isinstance(X, torch.Tensor):
+            _check_finite_tensor(X)
             n_features = getattr(self, "n_features_in_", None)
             if X.ndim == 2 and n_features is not None and X.shape[1] != n_features:
                 raise ValueError(
@@ -702,6 +705,12 @@ class DPNeuralNetMixin:
         state = super().__getstate__()
         state.pop("_dp_run_", None)
         return state
+
+
+def _check_finite_tensor(X: torch.Tensor) -> None:
+    # Tensors skip sklearn's validation; NaN would poison every weight.
+    if X.is_floating_point() and not bool(torch.isfinite(X).all()):
+        raise ValueError("Input X contains NaN or infinity.")
 
 
 def _batchnorm1d_to_layer_groupnorm(module):

@@ -188,6 +188,18 @@ def test_2d_tensor_input_sizes_the_module(blobs):
     assert not hasattr(net, "feature_names_in_")
 
 
+def test_nan_in_tensor_input_is_refused(blobs):
+    # One NaN row makes the clipped gradient sum, hence every weight, NaN.
+    X, y = blobs
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    Xt[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="X contains NaN"):
+        _clf(max_epochs=1).fit(Xt, y)
+    net = _clf(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        net.predict(Xt)
+
+
 def test_history_and_epoch_log_show_epsilon(blobs, capsys):
     X, y = blobs
     net = _clf(verbose=1).fit(X, y)
