@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import textwrap
 
 import dp_accounting as dpa
 import matplotlib
@@ -315,3 +316,20 @@ def test_from_estimator_dataframe_and_groups(data):
     )
     assert disp.scores.shape == (2, 8)
     assert np.all((disp.scores >= 0) & (disp.scores <= 1))
+
+
+def test_user_guide_snippets_run_as_written():
+    # A reader copies the code blocks of the guide page, in order.
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).parents[2] / "docs" / "user_guide" / "display.rst"
+    blocks = re.findall(
+        r"\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", page.read_text()
+    )
+    assert len(blocks) == 2
+    namespace = {}
+    for block in blocks:
+        exec(textwrap.dedent(block), namespace)
+    assert isinstance(namespace["display"], PrivacyUtilityDisplay)
+    assert len(namespace["ax"].get_legend_handles_labels()[1]) == 2
