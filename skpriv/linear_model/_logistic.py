@@ -377,7 +377,10 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         else:
             self.data_norm_ = resolve_data_norm(self.data_norm, X)
 
-        Z = clip_rows_l2(X, self.data_norm_) / self.data_norm_
+        # All-zero rows make clip_rows_l2 divide by a tiny norm: the overflow
+        # to inf is harmless (the scale is capped at 1) but would warn.
+        with np.errstate(over="ignore"):
+            Z = clip_rows_l2(X, self.data_norm_) / self.data_norm_
         if self.fit_intercept:
             Z = np.hstack([Z, np.full((n_samples, 1), INTERCEPT_FEATURE)])
             row_bound = math.sqrt(1.0 + INTERCEPT_FEATURE**2)

@@ -487,3 +487,16 @@ def test_sample_weight_is_refused_clearly(cancer):
     with pytest.raises(TypeError, match=r"DPLogisticRegression.fit .*sample_weight"):
         clf.fit(X, y, sample_weight=np.ones(len(y)))
     assert not hasattr(clf, "dp_event_")
+
+
+def test_all_zero_rows_fit_without_runtime_warnings(cancer):
+    # A row of zeros (e.g. an empty one-hot or bag-of-words row) raised
+    # "RuntimeWarning: overflow encountered in divide" at every fit.
+    X, y = cancer
+    X = X.copy()
+    X[:5] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        # Any data_norm above 1 overflows max_norm / tiny.
+        clf = DPLogisticRegression(data_norm=10.0, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(clf.coef_))
