@@ -134,7 +134,9 @@ class Key:
     ``clone``) return the same immutable key object.
 
     Derived keys (:meth:`derive`) pickle as their parent's reference and
-    purpose.
+    purpose. skops files (the default of :func:`~skpriv.encryption.dump`)
+    hold the same references, never the bytes; loading them needs
+    ``"skpriv.encryption._key.Key"`` among the trusted types.
 
     Keys compare equal when their secrets are equal (in constant time).
 
@@ -413,6 +415,16 @@ class Key:
             handle = secrets.token_hex(16)
             _MEMORY_KEYS[handle] = self
         return (_rebuild, ("memory", handle, self._id_bytes()))
+
+    def __getstate__(self):
+        # Serializers that do not use __reduce__ (skops) read this instead of
+        # the slots, which hold the secret: the same reference pickle writes.
+        _, (source, ref, expected_id) = self.__reduce__()
+        return {"source": source, "ref": ref, "expected_id": expected_id}
+
+    def __setstate__(self, state):
+        key = _rebuild(state["source"], state["ref"], state["expected_id"])
+        self._init(key._source, key._ref, key._secret, key._expected_id)
 
 
 def _rebuild(source, ref, expected_id):

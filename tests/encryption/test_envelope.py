@@ -88,6 +88,31 @@ def test_no_key_material_in_files(tmp_path, model, canary_env, canary_file):
         assert b"AES-256-GCM" in header and b"scikit-learn" in header
 
 
+def test_skops_saves_estimators_holding_a_key(tmp_path, canary_env, canary_file):
+    # skops read the Key's slots: dump failed ("keys must be str, ... not
+    # tuple") and, before the key cached anything, the skops file held the
+    # secret's bytes.
+    import io
+    import zipfile
+
+    import skops.io as sio
+
+    from skpriv.encryption import ColumnEncryptor
+    from skpriv.preprocessing import Masker
+
+    X = np.array([["alice"], ["bob"]], dtype=object)
+    for key in (canary_env, canary_file, canary_env.derive("emails")):
+        for est in (Masker(strategy="hash", key=key), ColumnEncryptor(key)):
+            with zipfile.ZipFile(io.BytesIO(sio.dumps(est))) as z:
+                assert_no_canary(b"".join(z.read(n) for n in z.namelist()))
+            est.fit(X)
+            path = dump(est, tmp_path / "est.skpriv", canary_env)
+            trusted = sio.get_untrusted_types(data=sio.dumps(est))
+            back = load(path, canary_env, trusted=trusted)
+            assert repr(back.key) == repr(key)
+            np.testing.assert_array_equal(back.transform(X), est.transform(X))
+
+
 def test_bad_serializer(tmp_path):
     with pytest.raises(ValueError, match="serializer"):
         dump(1, tmp_path / "x", Key.generate(), serializer="json")

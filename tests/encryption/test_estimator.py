@@ -138,6 +138,21 @@ def test_noise_transformer_inside_draws_fresh_noise_per_call(data):
     assert not np.array_equal(enc.transform(A), first)
 
 
+def test_dump_with_skops(data, tmp_path, canary_env):
+    # The default serializer failed on the Key inside.
+    import skops.io as sio
+
+    from skpriv.encryption import dump, load
+
+    X, y = data
+    enc = EncryptedEstimator(LogisticRegression(), canary_env).fit(X, y)
+    path = dump(enc, tmp_path / "model.skpriv", canary_env)
+    trusted = sio.get_untrusted_types(data=sio.dumps(enc))
+    back = load(path, canary_env, trusted=trusted)
+    np.testing.assert_array_equal(back.predict(X), enc.predict(X))
+    assert_no_canary(open(path, "rb").read())
+
+
 def test_invalid_inputs(data):
     X, y = data
     with pytest.raises(TypeError, match="fit method"):
