@@ -196,6 +196,8 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         If True the student gets every public row, those without a noisy
         label marked ``-1`` (scikit-learn's semi-supervised convention), for
         students such as :class:`~sklearn.semi_supervised.SelfTrainingClassifier`.
+        A ``student`` is then required, and one that learns ``-1`` as a class
+        raises an error.
     {random_state}
     n_jobs : int, default=None
         Teachers trained (and queried) in parallel by joblib. ``None`` means 1
@@ -487,6 +489,13 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                 f"sensitivity the noise is calibrated to."
             )
         self._check_estimators()
+        if self.semi_supervised and self.student is None:
+            raise ValueError(
+                "semi_supervised=True gives the student rows labelled -1 "
+                "(unanswered queries); the default LogisticRegression student "
+                "would learn -1 as a class. Pass a semi-supervised student such "
+                "as SelfTrainingClassifier(LogisticRegression())."
+            )
         if y is None:
             raise ValueError(
                 "PATEClassifier requires y to be passed, but the target y is None: "
@@ -626,6 +635,14 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
             student = DummyClassifier(strategy="most_frequent")
             rows, y_student = queries[: labels.size][answered], labels[answered]
         self.student_ = student.fit(_safe_indexing(X, rows), y_student)
+        if np.any(np.asarray(getattr(self.student_, "classes_", [])) == -1):
+            raise ValueError(
+                f"semi_supervised=True: the student "
+                f"{type(self.student_).__name__} learned -1 (unlabelled) as a "
+                f"class, so its predictions would be wrong. Pass a "
+                f"semi-supervised student such as SelfTrainingClassifier, or "
+                f"set semi_supervised=False."
+            )
         return self
 
     def _data_dependent_rdp(self, counts, answered) -> np.ndarray:

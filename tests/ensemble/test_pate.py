@@ -530,3 +530,25 @@ def test_dataframe_reaches_teachers_and_student_as_is():
     with_nan.loc[0, "side"] = None
     with pytest.raises(ValueError, match="NaN"):
         pate.fit(with_nan, y)
+
+
+def test_semi_supervised_needs_a_student_that_ignores_minus_one():
+    # With semi_supervised=True a plain student learned -1 as a class: every
+    # row it predicted -1 came out as the last class (classes_[-1]) and
+    # predict_proba rows did not sum to one.
+    X, y = _small()
+    params = dict(
+        n_teachers=5,
+        aggregator="confident_gnmax",
+        epsilon=1.0,
+        semi_supervised=True,
+        random_state=0,
+    )
+    with pytest.raises(ValueError, match="SelfTrainingClassifier"):
+        PATEClassifier(**params).fit(X, y)
+    with pytest.raises(ValueError, match="learned -1"):
+        PATEClassifier(student=LogisticRegression(), **params).fit(X, y)
+    pate = PATEClassifier(
+        student=SelfTrainingClassifier(LogisticRegression()), **params
+    ).fit(X, y)
+    assert -1 not in pate.student_.classes_
