@@ -24,11 +24,24 @@ REDACTED = "[REDACTED]"
 _STRATEGIES = {"redact", "replace", "partial", "hash", "generalize", "random"}
 
 
-def _fmt(x: float) -> str:
-    """Short, exact-enough text of a bin edge: 6 significant digits."""
+def _fmt(x: float, digits: int = 6) -> str:
+    """Short text of a bin edge: ``digits`` significant digits, and at least
+    every digit before the point (1600024750, not 1600020000)."""
+    x = float(x)
+    if x != 0 and np.isfinite(x):
+        digits = max(digits, int(np.floor(np.log10(abs(x)))) + 1)
     return np.format_float_positional(
-        float(x), precision=6, unique=False, fractional=False, trim="-"
+        x, precision=digits, unique=False, fractional=False, trim="-"
     )
+
+
+def _fmt_edges(edges) -> list:
+    """Texts of distinct edges, distinct too (more digits where needed)."""
+    for digits in range(6, 18):
+        text = [_fmt(e, digits) for e in edges]
+        if len(set(text)) == len(text):
+            return text
+    return [repr(float(e)) for e in edges]
 
 
 def _local_time(value):
@@ -505,7 +518,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         edges = self.bin_edges_[j]
         k = len(edges) - 1
-        text = [_fmt(e) for e in edges]
+        text = _fmt_edges(edges)
         # The last bin is closed unless top coding puts its edge in ">= top".
         closed_top = self.top_code is None or self.bin_edges is not None
         labels = [f"< {text[0]}"]

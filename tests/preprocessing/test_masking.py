@@ -253,6 +253,19 @@ def test_generalize_quantile_uniform_and_edges():
     ]
 
 
+def test_generalize_labels_show_the_edges():
+    # Edges were cut to 6 significant digits: epoch seconds 1600024750 read
+    # "1600020000", and close edges all got the same label.
+    X = (1.6e9 + np.arange(0, 100_000, 1000.0)).reshape(-1, 1)
+    labels = sorted(set(Masker(strategy="generalize", n_bins=4).fit_transform(X)[:, 0]))
+    assert labels[:2] == ["[1600000000, 1600024750)", "[1600024750, 1600049500)"]
+    close = Masker(strategy="generalize", bin_edges=[1.0000001, 1.0000002, 1.0000003])
+    assert close.fit_transform([[1.00000015], [1.00000025]]).ravel().tolist() == [
+        "[1.0000001, 1.0000002)",
+        "[1.0000002, 1.0000003]",
+    ]
+
+
 def test_generalize_top_and_bottom_coding():
     X = np.array([[1.0], [5], [20], [50], [90], [1000]])
     m = Masker(strategy="generalize", n_bins=2, bottom_code=5, top_code=90).fit(X)
