@@ -67,8 +67,22 @@ class _BaseNoise(
     # is post-processing (read by skpriv.accounting.non_private_parts).
     _releases_private_output = True
 
+    def _validate_X(self, X, reset):
+        try:
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        except ValueError as exc:
+            if "could not convert" not in str(exc):
+                raise
+        # numpy's message quotes the offending cell (an e-mail address...),
+        # which would end up in logs: say what is wrong, not the value.
+        raise ValueError(
+            f"{type(self).__name__} needs numeric X; X holds values that are "
+            f"not numbers (values not shown, to keep them private). Encode or "
+            f"drop those columns first, e.g. with a ColumnTransformer."
+        ) from None
+
     def _fit(self, X, y, rng):
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X = self._validate_X(X, reset=True)
         lower, upper = resolve_bounds(self.bounds, X)
         with np.errstate(over="ignore"):
             widths = upper - lower
@@ -108,7 +122,7 @@ class _BaseNoise(
             is float32 and float64 otherwise.
         """
         check_is_fitted(self, "bounds_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = self._validate_X(X, reset=False)
         lower, upper = self.bounds_
         clipped = np.clip(X, lower, upper, dtype=np.float64)
         noisy = self._randomise(clipped, _check_rng(self._rng))

@@ -289,6 +289,20 @@ def test_extreme_bounds_and_epsilon_name_the_parameter(cls):
 
 
 @pytest.mark.parametrize("cls", NOISES)
+def test_text_in_X_is_not_echoed(cls):
+    # numpy's "could not convert string to float: 'alice@example.com'" put a
+    # private value into the error (and the logs).
+    X = np.array([["alice@example.com", 1.0]], dtype=object)
+    with pytest.raises(ValueError, match="numeric X") as info:
+        cls(bounds=(0, 1)).fit(X)
+    assert "alice" not in str(info.value) and info.value.__context__ is None
+    est = cls(bounds=(0, 1)).fit([[0.0, 1.0]])
+    with pytest.raises(ValueError, match="numeric X") as info:
+        est.transform(X)
+    assert "alice" not in str(info.value)
+
+
+@pytest.mark.parametrize("cls", NOISES)
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_X(cls, bad):
     X = _X()
