@@ -157,7 +157,7 @@ class DPNeuralNetMixin:
         return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     # -- data --------------------------------------------------------------
-    def _dp_prepare(self, X, y, reset):
+    def _dp_prepare(self, X, y, reset, classes=None):
         """Validate array-like data (sklearn-style) and convert dtypes."""
         if _is_array_like(X):
             if y is None:
@@ -185,12 +185,12 @@ class DPNeuralNetMixin:
                 if X.ndim == 2:
                     self.n_features_in_ = int(X.shape[1])
         if y is not None:
-            y = self._encode_target(y, reset=reset)
+            y = self._encode_target(y, reset=reset, classes=classes)
         return X, y
 
     _y_numeric = False
 
-    def _encode_target(self, y, reset):  # pragma: no cover - per subclass
+    def _encode_target(self, y, reset, classes=None):  # pragma: no cover
         return y
 
     def _input_dtype(self):
@@ -409,7 +409,9 @@ class DPNeuralNetMixin:
         y : array-like, default=None
             Targets.
         classes : array-like, default=None
-            Unused (set the ``classes`` parameter of the classifier instead).
+            Classifier only: all the class labels, as in scikit-learn's
+            ``partial_fit``; needed on the first call when its ``y`` lacks
+            some (or set the ``classes`` parameter). Ignored by the regressor.
         **fit_params : dict
             Passed to the module's ``forward``.
 
@@ -419,7 +421,7 @@ class DPNeuralNetMixin:
             The net.
         """
         self._dp_validate_params()
-        X, y = self._dp_prepare(X, y, reset=not self.initialized_)
+        X, y = self._dp_prepare(X, y, reset=not self.initialized_, classes=classes)
         if not self.initialized_:
             self.initialize()
         return self._dp_train(X, y, "partial_fit", fit_params)

@@ -131,20 +131,39 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
 
     check_data = DPNeuralNetMixin.check_data
 
-    def _encode_target(self, y, reset):
+    def _encode_target(self, y, reset, classes=None):
         if isinstance(y, torch.Tensor):
             y = y.detach().cpu().numpy()
         y = column_or_1d(np.asarray(y), warn=True)
+        # ``classes`` of partial_fit, as in scikit-learn: all the labels,
+        # given on the first call (later calls may only repeat them).
+        given = None if classes is None else np.unique(np.asarray(classes))
+        if (
+            given is not None
+            and not reset
+            and not np.array_equal(given, np.unique(np.asarray(self.classes_)))
+        ):
+            raise ValueError(
+                f"classes={given.tolist()} is not the same as on the first call "
+                f"to partial_fit: {np.asarray(self.classes_).tolist()}."
+            )
         if reset:
             check_classification_targets(y)
             if self.classes is not None:
                 classes = np.asarray(self.classes)
-            else:
-                classes = np.unique(y)
-                if len(classes) < 2:
+                if given is not None and not np.array_equal(given, np.unique(classes)):
                     raise ValueError(
-                        f"The classifier needs samples of at least 2 classes in "
-                        f"y; got 1 class: {classes[0]!r}."
+                        f"partial_fit got classes={given.tolist()}, but the "
+                        f"classes parameter is {classes.tolist()}."
+                    )
+            else:
+                classes = given if given is not None else np.unique(y)
+                if len(classes) < 2:
+                    source = "y" if given is None else "classes"
+                    raise ValueError(
+                        f"The classifier needs at least 2 classes in {source}; "
+                        f"got {len(classes)} class{'es' * (len(classes) != 1)}: "
+                        f"{classes.tolist()}."
                     )
                 self.classes_inferred_ = classes
         classes = np.asarray(self.classes_)

@@ -120,7 +120,7 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
 
     check_data = DPNeuralNetMixin.check_data
 
-    def _encode_target(self, y, reset):
+    def _encode_target(self, y, reset, classes=None):
         if isinstance(y, torch.Tensor):
             y = y.detach().cpu().numpy()
         y = np.asarray(y)

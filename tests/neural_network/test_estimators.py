@@ -56,6 +56,24 @@ def test_classes_parameter_and_unknown_labels(blobs):
         _clf(classes=[0, 1], max_epochs=1).fit(X, y)
 
 
+def test_partial_fit_classes_argument(blobs):
+    # As in scikit-learn: the first call names every class, even those its
+    # batch lacks; later calls may repeat them, not change them.
+    X, y = blobs
+    net = _clf(max_epochs=1)
+    net.partial_fit(X[:100], y[:100], classes=[0, 1, 2])
+    assert list(net.classes_) == [0, 1, 2] and net.predict_proba(X).shape[1] == 3
+    net.partial_fit(X[100:], y[100:], classes=[2, 1, 0])
+    with pytest.raises(ValueError, match="not the same as on the first call"):
+        net.partial_fit(X, y, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match="classes parameter"):
+        _clf(classes=[0, 1, 2]).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="at least 2 classes in classes"):
+        _clf().partial_fit(X[:50], y[:50], classes=[0])
+    with pytest.raises(ValueError, match="at least 2 classes in y"):
+        _clf().fit(X[:50], y[:50])
+
+
 def test_regressor_1d_and_2d_targets(linear_data):
     X, y = linear_data
     kw = dict(
