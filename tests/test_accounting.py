@@ -501,3 +501,64 @@ def test_default_delta_reads_numpy_deltas_and_searches_without_refit():
     assert spent.delta == pytest.approx(1e-5)
     assert spent == privacy_spent(search, delta=1e-5)
     assert math.isfinite(spent.epsilon)
+
+
+@pytest.mark.parametrize(
+    "cv, n_train",
+    [
+        (4, 30),
+        ("repeated", 30),  # n_splits_ = 12 gave training folds of 36 rows
+        ("time series", 8),  # K-fold sizes gave 30 rows
+        ("shuffle", 20),  # test_size=0.5: K-fold sizes gave 32 rows
+    ],
+)
+def test_search_plans_subsampling_on_the_real_training_fold_size(cv, n_train):
+    from sklearn.model_selection import RepeatedKFold, ShuffleSplit, TimeSeriesSplit
+
+    splitter = {
+        "repeated": RepeatedKFold(n_splits=4, n_repeats=3, random_state=0),
+        "time series": TimeSeriesSplit(4),
+        "shuffle": ShuffleSplit(5, test_size=0.5, random_state=0),
+    }.get(cv, cv)
+    est = ToySubsampledGaussian(noise_multiplier=2.0, batch_size=10, random_state=0)
+    search = GridSearchCV(
+        est, {"noise_multiplier": [2.0]}, cv=splitter, scoring=lambda e, X, y: 0.0
+    ).fit(X, y)
+    fold_event = dpa.SelfComposedDpEvent(
+        dpa.PoissonSampledDpEvent(min(1.0, 10 / n_train), dpa.GaussianDpEvent(2.0)), 5
+    )
+    refit_event = dpa.SelfComposedDpEvent(
+        dpa.PoissonSampledDpEvent(10 / 40, dpa.GaussianDpEvent(2.0)), 5
+    )
+    expected = _eps(
+        dpa.ComposedDpEvent(
+            [dpa.SelfComposedDpEvent(fold_event, search.n_splits_), refit_event]
+        ),
+        1e-5,
+    )
+    assert privacy_spent(search, delta=1e-5).epsilon == pytest.approx(
+        expected, rel=1e-6
+    )
+
+
+def test_search_with_a_group_splitter_warns_only_for_subsampling():
+    import warnings
+
+    from sklearn.model_selection import GroupKFold
+
+    groups = np.arange(len(y)) % 4
+    sub = ToySubsampledGaussian(noise_multiplier=2.0, batch_size=10, random_state=0)
+    search = GridSearchCV(
+        sub, {"batch_size": [10]}, cv=GroupKFold(4), scoring=lambda e, X, y: 0.0
+    ).fit(X, y, groups=groups)
+    with pytest.warns(PrivacyLeakWarning, match="could not run the splitter"):
+        privacy_spent(search, delta=1e-5)
+    search = GridSearchCV(
+        ToyNoisyMean(random_state=0),
+        {"epsilon": [0.5]},
+        cv=GroupKFold(4),
+        scoring=lambda e, X, y: 0.0,
+    ).fit(X, y, groups=groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrivacyLeakWarning)
+        assert privacy_spent(search).epsilon == pytest.approx(5 * 0.5)

@@ -382,6 +382,32 @@ def _n_samples_from(obj):
     return None
 
 
+def _smallest_training_fold(search, n_samples, n_splits):
+    """Rows in the smallest training fold of ``search``'s splitter.
+
+    It is the conservative size for subsampled mechanisms (the smaller the
+    data, the larger the sampling rate). The splitter is run on ``n_samples``
+    placeholder rows; for splitters that need the real ``y`` or groups it
+    falls back to K-fold sizes. Returns ``(n_train, exact)``.
+    """
+    from sklearn.model_selection import check_cv
+
+    cv = search.cv
+    try:
+        splitter = check_cv(cv)
+        sizes = [
+            len(train)
+            for train, _ in splitter.split(
+                np.zeros((n_samples, 1)), np.zeros(n_samples)
+            )
+        ]
+    except Exception:
+        sizes = []
+    if sizes:
+        return min(sizes), True
+    return n_samples - math.ceil(n_samples / n_splits), False
+
+
 def _search_events(search, n_samples):
     n_splits = int(search.n_splits_)
     if (
@@ -390,15 +416,24 @@ def _search_events(search, n_samples):
         and hasattr(search, "best_estimator_")
     ):
         n_samples = _n_samples_from(search.best_estimator_)
-    n_train = None
+    n_train, exact = None, True
     if n_samples is not None:
-        # K-fold style splitters train on all but one fold; the smallest
-        # training fold is the conservative size for subsampled mechanisms.
-        n_train = int(n_samples) - math.ceil(int(n_samples) / n_splits)
+        n_train, exact = _smallest_training_fold(search, int(n_samples), n_splits)
     events = []
     for params in search.cv_results_["params"]:
         candidate = clone(search.estimator).set_params(**params)
         planned = _planned_events(candidate, n_train)
+        if not exact and planned != _planned_events(candidate, max(1, n_train // 2)):
+            exact = True  # warn once
+            warnings.warn(
+                f"privacy_spent could not run the splitter {search.cv!r} of "
+                f"{type(search).__name__} without its data (groups or labels); "
+                f"its training folds are taken as K-fold's ({n_train} rows). "
+                f"Subsampled mechanisms trained on fewer rows spent more than "
+                f"reported.",
+                PrivacyLeakWarning,
+                stacklevel=4,
+            )
         if planned:
             events.append(
                 dp_accounting.SelfComposedDpEvent(
