@@ -393,6 +393,8 @@ def _smallest_training_fold(search, n_samples, n_splits):
     from sklearn.model_selection import check_cv
 
     cv = search.cv
+    if n_splits * n_samples > 10**8:  # e.g. LeaveOneOut on many rows: too slow
+        return n_samples - math.ceil(n_samples / n_splits), False
     try:
         splitter = check_cv(cv)
         sizes = [
