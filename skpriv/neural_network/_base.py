@@ -373,7 +373,9 @@ class DPNeuralNetMixin:
         ----------
         X : array-like, tensor, dict or Dataset
             Training data in any form skorch accepts; array-likes are
-            validated and floating arrays converted to float32.
+            validated and converted, integers included, to the module's
+            floating dtype (float32). Pass a tensor to keep integer inputs,
+            such as the token ids of an ``nn.Embedding``.
         y : array-like, default=None
             Targets.
         **fit_params : dict

@@ -108,7 +108,7 @@ DP_NET_ATTRIBUTES = """epsilon_ : float
         Number of training rows.
 
     n_features_in_ : int
-        Number of features (array-like inputs only).
+        Number of features (array-like and 2-D tensor inputs only).
 
     module_ : torch.nn.Module
         The trained module (a plain module: no Opacus wrapper, so its
