@@ -562,3 +562,39 @@ def test_search_with_a_group_splitter_warns_only_for_subsampling():
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyLeakWarning)
         assert privacy_spent(search).epsilon == pytest.approx(5 * 0.5)
+
+
+def test_successive_halving_plans_each_iteration_on_its_resources():
+    # HalvingGridSearchCV fits early iterations on a few rows (high sampling
+    # rates) but they were planned on folds of the whole data set.
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    X200 = np.random.default_rng(0).uniform(size=(200, 3))
+    y200 = (X200[:, 0] > 0.5).astype(int)
+    est = ToySubsampledGaussian(noise_multiplier=2.0, batch_size=10, random_state=0)
+    search = HalvingGridSearchCV(
+        est,
+        {"noise_multiplier": [2.0, 3.0, 4.0, 5.0]},
+        cv=2,
+        min_resources=20,
+        factor=2,
+        scoring=lambda e, X, y: float(e.noise_multiplier),
+    ).fit(X200, y200)
+
+    def sampled(q, nm):
+        return dpa.SelfComposedDpEvent(
+            dpa.PoissonSampledDpEvent(min(1.0, q), dpa.GaussianDpEvent(nm)), 5
+        )
+
+    folds = [
+        dpa.SelfComposedDpEvent(sampled(10 / (n // 2), params["noise_multiplier"]), 2)
+        for params, n in zip(
+            search.cv_results_["params"], search.cv_results_["n_resources"]
+        )
+    ]
+    refit = sampled(10 / 200, search.best_params_["noise_multiplier"])
+    expected = _eps(dpa.ComposedDpEvent([*folds, refit]), 1e-5)
+    assert privacy_spent(search, delta=1e-5).epsilon == pytest.approx(
+        expected, rel=1e-6
+    )

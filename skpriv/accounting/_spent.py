@@ -421,11 +421,20 @@ def _search_events(search, n_samples):
     n_train, exact = None, True
     if n_samples is not None:
         n_train, exact = _smallest_training_fold(search, int(n_samples), n_splits)
+    # Successive halving fits each candidate on a budget of resources
+    # (rows, or the value of a parameter) that grows with the iterations.
+    resource = getattr(search, "resource", None)
+    n_resources = search.cv_results_.get("n_resources") if resource else None
     events = []
-    for params in search.cv_results_["params"]:
+    for i, params in enumerate(search.cv_results_["params"]):
         candidate = clone(search.estimator).set_params(**params)
-        planned = _planned_events(candidate, n_train)
-        if not exact and planned != _planned_events(candidate, max(1, n_train // 2)):
+        n_fit = n_train
+        if n_resources is not None and resource == "n_samples":
+            n_fit, _ = _smallest_training_fold(search, int(n_resources[i]), n_splits)
+        elif n_resources is not None:
+            candidate.set_params(**{resource: int(n_resources[i])})
+        planned = _planned_events(candidate, n_fit)
+        if not exact and planned != _planned_events(candidate, max(1, n_fit // 2)):
             exact = True  # warn once
             warnings.warn(
                 f"privacy_spent could not run the splitter {search.cv!r} of "
