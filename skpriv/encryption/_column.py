@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..exceptions import DecryptionError
-from ..utils._sklearn_compat import _fit_context, validate_data
+from ..utils._sklearn_compat import _fit_context
 from ._key import Key, check_keyring
 from ._tokens import (
     as_object_array,
@@ -18,6 +18,7 @@ from ._tokens import (
     is_missing,
     map_chunks,
     typed_columns_as_object,
+    validate_quietly,
 )
 
 __all__ = ["ColumnEncryptor"]
@@ -155,7 +156,7 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         # Resolve the key now: a missing env var or file fails here, not later.
         self._materials()
-        validate_data(
+        validate_quietly(
             self,
             typed_columns_as_object(X, nullable=True),
             dtype=None,
@@ -184,7 +185,7 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Text tokens; missing cells stay missing.
         """
         check_is_fitted(self)
-        X = validate_data(
+        X = validate_quietly(
             self,
             typed_columns_as_object(X, nullable=True),
             dtype=None,

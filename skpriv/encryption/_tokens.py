@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from joblib import Parallel, delayed, effective_n_jobs
 
 from ..exceptions import DecryptionError
+from ..utils._sklearn_compat import validate_data
 
 __all__ = [
     "as_object_array",
@@ -28,6 +29,7 @@ __all__ = [
     "distinct_str",
     "expand",
     "to_text",
+    "validate_quietly",
 ]
 
 _MIN_CHUNK = 50_000
@@ -106,6 +108,39 @@ def typed_columns_as_object(X, *, nullable=False):
     for j in positions:
         X.isetitem(j, X.iloc[:, j].astype(object))
     return X
+
+
+def validate_quietly(estimator, X, **kwargs):
+    """``validate_data`` whose errors never quote the values of ``X``.
+
+    scikit-learn's messages for 1-D or complex input print the array, and
+    numpy's failed float conversion prints the cell: private values that
+    would end up in logs. The same errors are raised without them.
+    """
+    try:
+        return validate_data(estimator, X, **kwargs)
+    except ValueError as exc:
+        message = str(exc)
+        if "Expected 2D array" in message:
+            reason = (
+                "Expected 2D array of shape (n_samples, n_features), got a 1-D "
+                "array or a scalar. Reshape your data: X.reshape(-1, 1) or "
+                "df[[name]] for a single column"
+            )
+        elif "Complex data not supported" in message:
+            reason = "Complex data not supported"
+        elif "could not convert" in message:
+            reason = (
+                "X must be numeric but holds values that are not numbers; "
+                "encode or drop those columns first, e.g. with a "
+                "ColumnTransformer"
+            )
+        else:
+            raise
+    raise ValueError(
+        f"{type(estimator).__name__}: {reason} (values not shown, to keep them "
+        f"private)."
+    )
 
 
 def to_text(values) -> list:

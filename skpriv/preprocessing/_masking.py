@@ -14,9 +14,10 @@ from ..encryption._tokens import (
     is_missing,
     to_text,
     typed_columns_as_object,
+    validate_quietly,
 )
 from ..utils._random import check_random_state
-from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
+from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
 
 __all__ = ["Masker"]
 
@@ -342,7 +343,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted masker.
         """
         self._check_strategy_params()
-        X = validate_data(
+        X = validate_quietly(
             self, typed_columns_as_object(X), dtype=None, ensure_all_finite=False
         )
         for attr in ("column_kinds_", "bin_edges_"):
@@ -433,7 +434,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         self._check_strategy_params()
-        X = validate_data(
+        X = validate_quietly(
             self,
             typed_columns_as_object(X),
             dtype=None,

@@ -10,11 +10,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..accounting import gaussian_sigma
 from ..base import PrivacyMixin, privacy_constraints
+from ..encryption._tokens import validate_quietly
 from ..mechanisms import Gaussian, Laplace
 from ..mechanisms._grid import _check_rng, _from_grid, _to_grid
 from ..mechanisms._laplace import _laplace_steps
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
-from ..utils._sklearn_compat import Interval, validate_data
+from ..utils._sklearn_compat import Interval
 from ..utils._validation import resolve_bounds
 
 __all__ = ["GaussianNoise", "LaplaceNoise"]
@@ -68,18 +69,7 @@ class _BaseNoise(
     _releases_private_output = True
 
     def _validate_X(self, X, reset):
-        try:
-            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
-        except ValueError as exc:
-            if "could not convert" not in str(exc):
-                raise
-        # numpy's message quotes the offending cell (an e-mail address...),
-        # which would end up in logs: say what is wrong, not the value.
-        raise ValueError(
-            f"{type(self).__name__} needs numeric X; X holds values that are "
-            f"not numbers (values not shown, to keep them private). Encode or "
-            f"drop those columns first, e.g. with a ColumnTransformer."
-        ) from None
+        return validate_quietly(self, X, reset=reset, dtype=[np.float64, np.float32])
 
     def _fit(self, X, y, rng):
         X = self._validate_X(X, reset=True)

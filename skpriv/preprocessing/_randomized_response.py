@@ -10,12 +10,16 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import PrivacyMixin, privacy_constraints
-from ..encryption._tokens import is_missing, typed_columns_as_object
+from ..encryption._tokens import (
+    is_missing,
+    typed_columns_as_object,
+    validate_quietly,
+)
 from ..exceptions import PrivacyLeakWarning
 from ..mechanisms import KaryRandomizedResponse
 from ..mechanisms._grid import _check_rng
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
-from ..utils._sklearn_compat import StrOptions, validate_data
+from ..utils._sklearn_compat import StrOptions
 from ._noise import _FreshNoiseAfterUnpickling
 
 __all__ = ["RandomizedResponse"]
@@ -154,7 +158,7 @@ class RandomizedResponse(
     def _validate_X(self, X, reset):
         # Missing values are found here, not by validate_data's finiteness
         # check, which crashes on pd.NA ("boolean value of NA is ambiguous").
-        X = validate_data(
+        X = validate_quietly(
             self,
             typed_columns_as_object(X),
             reset=reset,

@@ -319,6 +319,28 @@ def test_generalize_rejects_text():
         Masker(strategy="generalize").fit(_col(["a", "b"]))
 
 
+def test_input_errors_do_not_show_the_values():
+    # scikit-learn's "Expected 2D array, got 1D array instead: array=[...]"
+    # printed the e-mail addresses the Masker was meant to hide.
+    from skpriv.encryption import ColumnEncryptor
+    from skpriv.preprocessing import LaplaceNoise, RandomizedResponse
+
+    emails = ["alice@example.com", "bob@example.com"]
+    for est, X, secret in (
+        (Masker(), emails, "alice"),
+        (ColumnEncryptor(Key.generate()), emails, "alice"),
+        (RandomizedResponse(), emails, "alice"),
+        (LaplaceNoise(bounds=(0, 1)), [0.123456, 0.75], "0.123456"),
+    ):
+        with pytest.raises(ValueError, match="Reshape your data") as info:
+            est.fit(X)
+        assert secret not in str(info.value)
+    fitted = Masker().fit(_col(emails))
+    with pytest.raises(ValueError, match="Reshape your data") as info:
+        fitted.transform(emails)
+    assert "alice" not in str(info.value)
+
+
 def test_generalize_error_does_not_show_the_values():
     # Error messages end up in logs: they must not print what Masker hides.
     with pytest.raises(ValueError, match="numeric or date") as info:
