@@ -81,6 +81,11 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
     The inner serialization is pickle: it is only deserialized after its
     authentication tag is verified, so only key holders can supply it.
 
+    Every call starts from the model as fitted, so state a call changes is
+    not kept: a noise transformer inside with an integer ``random_state``
+    repeats the same noise on every ``transform`` (with the default
+    ``random_state=None`` each call draws fresh noise).
+
     With the default ``delta=None``, :func:`~skpriv.accounting.privacy_spent`
     cannot read the inner estimator's ``delta`` parameter (it is encrypted);
     pass ``delta`` explicitly for approximate-DP inner estimators.
