@@ -86,6 +86,13 @@ def example_scores(estimator, X, y, score="loss"):
         classes[np.minimum(idx, classes.size - 1)] != y
     ):
         raise ValueError("y contains labels the estimator was not fitted on.")
+    needed = "decision_function" if score == "margin" else "predict_proba"
+    if not hasattr(estimator, needed):
+        other = "'loss' or 'confidence'" if score == "margin" else "'margin'"
+        raise ValueError(
+            f"score={score!r} needs {needed}, which {type(estimator).__name__} "
+            f"does not provide; use score={other} or a callable."
+        )
     if score == "margin":
         dec = np.asarray(estimator.decision_function(X), dtype=np.float64)
         if dec.ndim == 1:

@@ -210,3 +210,18 @@ def test_n_guesses_must_be_an_integer_in_range(bad):
     X, y, Xc, yc = _canary_data()
     with pytest.raises(ValueError, match=r"n_guesses must be an integer in \[2, 200\]"):
         canary_audit(LogisticRegression(), X, y, Xc, yc, n_guesses=bad)
+
+
+def test_score_needing_a_missing_method_names_the_alternative(split):
+    # SVC without probabilities and trees without decision_function raised a
+    # bare AttributeError from inside example_scores.
+    from sklearn.svm import SVC
+
+    Xi, yi, Xo, yo = split
+    svc = SVC().fit(Xi, yi)
+    with pytest.raises(ValueError, match="score='loss' needs predict_proba.*'margin'"):
+        membership_inference(svc, Xi, yi, Xo, yo)
+    assert membership_inference(svc, Xi, yi, Xo, yo, score="margin").auc > 0.4
+    tree = DecisionTreeClassifier(random_state=0).fit(Xi, yi)
+    with pytest.raises(ValueError, match="score='margin' needs decision_function"):
+        membership_inference(tree, Xi, yi, Xo, yo, score="margin")
