@@ -43,7 +43,12 @@ class PerSampleClipper:
         self.module = module
         self.layers = []
         for name, layer in module.named_modules():
-            params = _trainable(layer)
+            # A parameter also registered on a sub-module is that sub-module's
+            # (Opacus' DPLSTM/DPGRU/DPRNN alias their cells' weights).
+            in_children = {
+                id(p) for child in layer.children() for p in child.parameters()
+            }
+            params = [p for p in _trainable(layer) if id(p) not in in_children]
             if not params:
                 continue
             child_params = any(

@@ -132,3 +132,33 @@ def test_remove_leaves_a_picklable_module():
     clipper.remove()
     assert not module._forward_hooks
     pickle.loads(pickle.dumps(module))
+
+
+class Recurrent(nn.Module):
+    """An Opacus recurrent layer (its cells' weights aliased on the layer)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.rnn = layer(4, 5, batch_first=True)
+        self.head = nn.Linear(5, 3)
+
+    def forward(self, X):
+        out, _ = self.rnn(X)
+        return self.head(out[:, -1])
+
+
+@pytest.mark.parametrize("layer", ["DPLSTM", "DPGRU", "DPRNN"])
+def test_opacus_recurrent_layers_match_per_sample_definition(layer):
+    # The layers the clipper's own error message recommends for recurrence.
+    from opacus import layers
+
+    torch.manual_seed(2)
+    module = Recurrent(getattr(layers, layer)).double()
+    X = torch.randn(6, 4, 4, dtype=torch.float64)
+    y = torch.randint(0, 3, (6,))
+    ref, ref_norms = _reference(module, X, y, 0.5)
+    got, norms = _clipped(module, X, y, 0.5)
+    # The norms are summed in float32: agreement to float32 precision.
+    torch.testing.assert_close(norms, ref_norms.to(norms.dtype), rtol=1e-5, atol=1e-7)
+    for g, r in zip(got, ref):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-7)
