@@ -598,3 +598,34 @@ def test_successive_halving_plans_each_iteration_on_its_resources():
     assert privacy_spent(search, delta=1e-5).epsilon == pytest.approx(
         expected, rel=1e-6
     )
+
+
+def test_steps_after_a_nested_private_release_are_post_processing():
+    # A local-DP transformer inside a nested Pipeline or in every branch of a
+    # FeatureUnion privatizes the rows too, but later steps were flagged.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_union
+
+    from skpriv.preprocessing import LaplaceNoise
+
+    def noise():
+        return LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0)
+
+    nested = make_pipeline(
+        make_pipeline(noise()), StandardScaler(), LogisticRegression()
+    ).fit(X, y)
+    assert non_private_parts(nested) == []
+    union = make_pipeline(
+        make_union(noise(), noise()), StandardScaler(), LogisticRegression()
+    ).fit(X, y)
+    assert non_private_parts(union) == []
+    assert privacy_spent(union).epsilon == pytest.approx(2.0)
+    # A branch in the clear still leaks.
+    mixed = make_pipeline(
+        make_union(noise(), StandardScaler()), LogisticRegression()
+    ).fit(X, y)
+    assert non_private_parts(mixed) == ["StandardScaler", "LogisticRegression"]
+    clear = make_pipeline(make_union(noise(), "passthrough"), LogisticRegression()).fit(
+        X, y
+    )
+    assert non_private_parts(clear) == ["LogisticRegression"]

@@ -544,6 +544,23 @@ def _releases_private_output(step) -> bool:
     if hasattr(step, "transformers_"):
         parts = [t for _, t, _ in step.transformers_ if t != "drop"]
         return bool(parts) and all(_releases_private_output(t) for t in parts)
+    if hasattr(step, "steps") and isinstance(step.steps, list):
+        # A nested pipeline: what follows a private release is post-processing.
+        return any(
+            not _is_passthrough(s) and s is not None and _releases_private_output(s)
+            for _, s in step.steps
+        )
+    if hasattr(step, "transformer_list"):
+        parts = [t for _, t in step.transformer_list if not _is_passthrough(t)]
+        parts = [t for t in parts if t is not None]
+        passthrough = any(
+            _is_passthrough(t) and t != "drop" for _, t in step.transformer_list
+        )
+        return (
+            bool(parts)
+            and not passthrough
+            and all(_releases_private_output(t) for t in parts)
+        )
     return False
 
 
