@@ -352,11 +352,18 @@ class DPNeuralNetMixin:
         errors = ModuleValidator.validate(self.module_, strict=False)
         if errors:
             lines = "\n".join(f"  - {e}" for e in errors)
+            hint = ""
+            if "BatchNorm" in lines:
+                hint = (
+                    "BatchNorm mixes the samples of a batch: replace it with "
+                    "GroupNorm or LayerNorm, or "
+                )
             raise ValueError(
                 f"The module cannot be trained with per-sample differential "
-                f"privacy:\n{lines}\nBatchNorm mixes the samples of a batch: "
-                f"replace it with GroupNorm or LayerNorm (or pass "
-                f"fix_module=True to let Opacus' ModuleValidator.fix do it)."
+                f"privacy:\n{lines}\n{hint or 'Replace these layers, or '}pass "
+                f"fix_module=True to let Opacus' ModuleValidator.fix do it "
+                f"(BatchNorm -> GroupNorm, LSTM/GRU/RNN -> DPLSTM/DPGRU/DPRNN, "
+                f"MultiheadAttention -> DPMultiheadAttention)."
             )
         if not hasattr(self.criterion_, "reduction"):
             raise ValueError(

@@ -335,6 +335,26 @@ def test_fixed_batchnorm1d_still_learns(blobs):
     assert (nested[1].num_groups, nested[1].eps) == (1, 1e-3)
 
 
+class _WithGRU(nn.Module):
+    def __init__(self, n_outputs=3):
+        super().__init__()
+        self.rnn = nn.GRU(1, 8, batch_first=True)
+        self.out = nn.Linear(8, n_outputs)
+
+    def forward(self, X):
+        return self.out(self.rnn(X.unsqueeze(-1))[0][:, -1])
+
+
+def test_recurrent_layer_is_refused_then_fixed(blobs):
+    # The error names what is wrong (not BatchNorm) and the working fix.
+    X, y = blobs
+    with pytest.raises(ValueError, match="fix_module=True") as info:
+        _clf(max_epochs=1).set_params(module=_WithGRU).fit(X, y)
+    assert "GRU" in str(info.value) and "BatchNorm mixes" not in str(info.value)
+    net = _clf(max_epochs=1, fix_module=True).set_params(module=_WithGRU).fit(X, y)
+    assert type(net.module_.rnn).__name__ == "DPGRU"
+
+
 def test_inplace_activation_is_refused(blobs):
     class Inplace(nn.Module):
         def __init__(self, n_features_in=4, n_outputs=3):
