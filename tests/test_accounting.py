@@ -629,3 +629,31 @@ def test_steps_after_a_nested_private_release_are_post_processing():
         X, y
     )
     assert non_private_parts(clear) == ["LogisticRegression"]
+
+
+def test_nested_search_is_planned():
+    # A search over a search raised "cannot plan a search nested in a
+    # search" and suggested reading the inner search alone, which misses
+    # every fit of the outer folds.
+    from sklearn.model_selection import RandomizedSearchCV, cross_validate
+
+    def score(e, X, y):
+        return 0.0
+
+    inner = GridSearchCV(ToyNoisyMean(), {"epsilon": [0.1, 0.2]}, cv=2, scoring=score)
+    outer = GridSearchCV(inner, {"cv": [2, 3]}, cv=3, scoring=score).fit(X, y)
+    # Outer folds: inner cv=2 costs 2 * 0.3 + a refit bounded by 0.3, cv=3
+    # costs 3 * 0.3 + 0.3; the outer refit is an inner search fitted for real.
+    refit = privacy_spent(outer.best_estimator_).epsilon
+    assert refit == pytest.approx(2 * 0.3 + 0.1)  # scores tie: first candidate
+    expected = 3 * ((2 * 0.3 + 0.3) + (3 * 0.3 + 0.3)) + refit
+    assert privacy_spent(outer).epsilon == pytest.approx(expected)
+    # Nested cross-validation: one inner search per outer fold.
+    nested_cv = cross_validate(inner, X, y, cv=3, return_estimator=True)
+    assert privacy_spent(nested_cv).epsilon == pytest.approx(3 * refit)
+    unseeded = RandomizedSearchCV(
+        ToyNoisyMean(), {"epsilon": [0.1, 0.2]}, n_iter=2, cv=2, scoring=score
+    )
+    outer = GridSearchCV(unseeded, {"cv": [2]}, cv=2, scoring=score).fit(X, y)
+    with pytest.raises(ValueError, match="integer random_state"):
+        privacy_spent(outer)

@@ -360,13 +360,63 @@ def _planned_events(estimator, n_samples):
         return [estimator._planned_dp_event(n_samples)]
     if _is_search(estimator) or hasattr(estimator, "cv"):
         # A nested search: plan its inner estimator once per fit it will make.
-        raise ValueError(
-            "privacy_spent cannot plan a search nested in a search; call "
-            "privacy_spent on the fitted inner search instead."
-        )
+        return _planned_search_events(estimator, n_samples)
     events = []
     for child in _planned_children(estimator):
         events.extend(_planned_events(child, n_samples))
+    return events
+
+
+def _planned_search_events(search, n_samples):
+    """Upper bound on what an unfitted (nested) search spends on ``n_samples``.
+
+    Every candidate is fitted once per split of the inner splitter; the refit
+    is bounded by all candidates' fits composed (it is one of them).
+    """
+    from sklearn.model_selection import (
+        GridSearchCV,
+        ParameterGrid,
+        ParameterSampler,
+        RandomizedSearchCV,
+        check_cv,
+    )
+
+    name = type(search).__name__
+    if isinstance(search, GridSearchCV):
+        candidates = list(ParameterGrid(search.param_grid))
+    elif isinstance(search, RandomizedSearchCV) and isinstance(
+        search.random_state, (int, np.integer)
+    ):
+        candidates = list(
+            ParameterSampler(
+                search.param_distributions,
+                search.n_iter,
+                random_state=search.random_state,
+            )
+        )
+    else:
+        raise ValueError(
+            f"privacy_spent cannot plan the fits of {name} nested in a search "
+            f"(only GridSearchCV, and RandomizedSearchCV with an integer "
+            f"random_state, are planned); compose the cost by hand."
+        )
+    n_splits = check_cv(search.cv).get_n_splits()
+    n_inner = None
+    if n_samples is not None:
+        n_inner = int(n_samples) - math.ceil(int(n_samples) / n_splits)
+    events, refit = [], []
+    for params in candidates:
+        candidate = clone(search.estimator).set_params(**params)
+        planned = _planned_events(candidate, n_inner)
+        if planned:
+            events.append(
+                dp_accounting.SelfComposedDpEvent(
+                    dp_accounting.ComposedDpEvent(planned), n_splits
+                )
+            )
+        refit.extend(_planned_events(candidate, n_samples))
+    if search.refit and refit:
+        events.append(dp_accounting.ComposedDpEvent(refit))
     return events
 
 
