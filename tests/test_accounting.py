@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import FeatureUnion, make_pipeline
@@ -657,3 +657,25 @@ def test_nested_search_is_planned():
     outer = GridSearchCV(unseeded, {"cv": [2]}, cv=2, scoring=score).fit(X, y)
     with pytest.raises(ValueError, match="integer random_state"):
         privacy_spent(outer)
+
+
+def test_label_encoders_of_meta_estimators_are_not_flagged():
+    # OneVsRestClassifier(DP model) always warned that its LabelBinarizer
+    # "learned from the training data without differential privacy".
+    import warnings
+
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from skpriv.linear_model import DPLogisticRegression
+
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    y3 = np.arange(len(y)) % 3
+    dp = DPLogisticRegression(epsilon=0.5, delta=0, data_norm=1.0, random_state=0)
+    ovr = OneVsRestClassifier(dp).fit(Xn, y3)
+    vote = VotingClassifier([("a", dp), ("b", clone(dp))]).fit(Xn, y3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrivacyLeakWarning)
+        assert privacy_spent(ovr).epsilon == pytest.approx(1.5)
+        assert privacy_spent(vote).epsilon == pytest.approx(1.0)
+    assert non_private_parts(ovr) == non_private_parts(vote) == []

@@ -587,6 +587,18 @@ def _learns_from_data(est) -> bool:
         return True
 
 
+def _learns_labels_only(est) -> bool:
+    """Label encoders that meta-estimators fit on ``y`` learn only the label set.
+
+    Every classifier, private ones included, releases its label set in
+    ``classes_`` (DP protects rows, not the set of labels), so the encoders
+    of ``OneVsRestClassifier`` or ``VotingClassifier`` are not flagged.
+    """
+    from sklearn.preprocessing import LabelBinarizer, LabelEncoder, MultiLabelBinarizer
+
+    return isinstance(est, (LabelEncoder, LabelBinarizer, MultiLabelBinarizer))
+
+
 def _releases_private_output(step) -> bool:
     """Whether every column a step outputs is a local-DP release."""
     if getattr(step, "_releases_private_output", False):
@@ -668,6 +680,8 @@ def non_private_parts(obj):
         return names
     children = list(_fitted_children(obj))
     if not children:
+        if _learns_labels_only(obj):
+            return []
         return [type(obj).__name__] if _learns_from_data(obj) else []
     names = []
     for child in children:
