@@ -472,6 +472,8 @@ class DPNeuralNetMixin:
         dataset_valid : torch Dataset or None
             The validation rows (None by default).
         """
+        # Warnings point at the caller of fit/partial_fit: caller -> fit ->
+        # _dp_train -> NeuralNet.partial_fit -> fit_loop -> here (-> _dp_setup).
         dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
         if dataset_valid is not None:
             warnings.warn(
@@ -481,7 +483,7 @@ class DPNeuralNetMixin:
                 "without differential privacy. Use train_split=None and "
                 "evaluate on data held out outside fit to stay private.",
                 PrivacyLeakWarning,
-                stacklevel=4,
+                stacklevel=6,
             )
         self._dp_setup(dataset_train)
         return dataset_train, dataset_valid
@@ -497,7 +499,7 @@ class DPNeuralNetMixin:
                 f"n_samples={n}; it is clipped to {n} (every step then uses all "
                 f"rows, sample rate 1), as scikit-learn's MLP does.",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=7,
             )
             bs = n
         if self.delta >= 1.0 / n:
@@ -506,7 +508,7 @@ class DPNeuralNetMixin:
                 f"a mechanism that publishes one random row in the clear meets "
                 f"such a guarantee. Choose delta well below 1 / n_samples.",
                 PrivacyLeakWarning,
-                stacklevel=5,
+                stacklevel=7,
             )
         self._materialize_lazy(dataset)
         self._check_module()

@@ -276,6 +276,18 @@ def test_delta_not_below_one_over_n_warns(blobs):
         _clf(delta=0.1, max_epochs=1).fit(X, y)
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_warnings_point_at_the_callers_line(blobs, method):
+    from skorch.dataset import ValidSplit
+
+    X, y = blobs
+    net = _clf(max_epochs=1, batch_size=500, delta=0.1, train_split=ValidSplit(5))
+    with pytest.warns(Warning) as record:
+        getattr(net, method)(X, y)
+    assert len(record) == 3
+    assert {w.filename for w in record} == {__file__}
+
+
 def test_train_split_is_off_by_default_and_warns_when_set(blobs):
     from skorch.dataset import ValidSplit
 
