@@ -14,7 +14,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
 from ..base import PrivacyMixin, privacy_constraints
 from ..exceptions import BudgetExceededError, PrivacyLeakWarning
@@ -792,6 +796,45 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on the labelled rows of ``X`` and ``y``.
+
+        Rows with ``y == -1`` (public, unlabelled) have no true label and are
+        left out, so that a search's default scoring on folds mixing private
+        and public rows measures the accuracy on the labelled rows only.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,)
+            True labels, ``-1`` for unlabelled rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Accuracy of :meth:`predict` on the rows with a label.
+        """
+        from sklearn.metrics import accuracy_score
+
+        y = column_or_1d(np.asarray(y), warn=True)
+        check_consistent_length(X, y)
+        labelled = np.flatnonzero(~_unlabelled_mask(y))
+        if labelled.size == 0:
+            raise ValueError("PATEClassifier.score needs labelled rows; every y is -1.")
+        weights = None
+        if sample_weight is not None:
+            weights = np.asarray(sample_weight)[labelled]
+        return float(
+            accuracy_score(
+                y[labelled],
+                self.predict(_safe_indexing(X, labelled)),
+                sample_weight=weights,
+            )
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -552,3 +552,28 @@ def test_semi_supervised_needs_a_student_that_ignores_minus_one():
         student=SelfTrainingClassifier(LogisticRegression()), **params
     ).fit(X, y)
     assert -1 not in pate.student_.classes_
+
+
+def test_score_leaves_out_unlabelled_rows():
+    # score counted every y == -1 row as an error, so a search's default
+    # scoring on folds holding public rows was biased down by their share.
+    X, y, X_test, y_test = _data(n=900, n_public=200)
+    pate = PATEClassifier(n_teachers=10, epsilon=2.0, random_state=0).fit(X, y)
+    labelled = y != -1
+    expected = np.mean(pate.predict(X[labelled]) == y[labelled])
+    assert pate.score(X, y) == pytest.approx(expected)
+    assert pate.score(X_test, y_test) == pytest.approx(
+        np.mean(pate.predict(X_test) == y_test)
+    )
+
+    def labelled_accuracy(est, X, y):
+        mask = y != -1
+        return float(np.mean(est.predict(X[mask]) == y[mask]))
+
+    default = GridSearchCV(pate, {"n_teachers": [10]}, cv=2).fit(X, y)
+    custom = GridSearchCV(
+        pate, {"n_teachers": [10]}, cv=2, scoring=labelled_accuracy
+    ).fit(X, y)
+    assert default.best_score_ == pytest.approx(custom.best_score_)
+    with pytest.raises(ValueError, match="every y is -1"):
+        pate.score(X[~labelled], y[~labelled])
