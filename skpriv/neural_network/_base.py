@@ -7,6 +7,7 @@ step (per-sample clipping, Gaussian noise) and the bookkeeping of the privacy
 spent (``steps_``, ``epsilon_``, ``dp_event_``).
 """
 
+import copy
 import inspect
 import math
 import warnings
@@ -727,25 +728,32 @@ def _check_finite_tensor(X: torch.Tensor) -> None:
 
 
 def _batchnorm1d_to_layer_groupnorm(module):
-    """Replace each ``BatchNorm1d(C)`` by ``GroupNorm(1, C)`` (in place).
+    """A copy of ``module`` with each ``BatchNorm1d(C)`` as ``GroupNorm(1, C)``.
 
     Opacus' fix makes it ``GroupNorm(min(32, C), C)``: on the ``(n, C)`` inputs
-    of an MLP its groups hold one or two values, normalized to a constant, so
-    the layer erases its input. One group normalizes each sample over all its
-    features (layer normalization), as sensible on ``(n, C, L)`` inputs.
+    of an MLP with ``C <= 64`` its groups hold one or two values, normalized
+    to a constant, so the layer erases its input. One group normalizes each
+    sample over all its features (layer normalization), as sensible on
+    ``(n, C, L)`` inputs. The given module (maybe the user's) is not modified.
     """
-    if isinstance(module, torch.nn.BatchNorm1d):
-        norm = torch.nn.GroupNorm(
-            1, module.num_features, eps=module.eps, affine=module.affine
-        )
-        if module.weight is not None:
-            norm = norm.to(device=module.weight.device, dtype=module.weight.dtype)
-        return norm
-    for name, child in module.named_children():
-        new = _batchnorm1d_to_layer_groupnorm(child)
-        if new is not child:
-            setattr(module, name, new)
-    return module
+
+    def replace(layer):
+        if isinstance(layer, torch.nn.BatchNorm1d):
+            norm = torch.nn.GroupNorm(
+                1, layer.num_features, eps=layer.eps, affine=layer.affine
+            )
+            if layer.weight is not None:
+                norm = norm.to(device=layer.weight.device, dtype=layer.weight.dtype)
+            return norm
+        for name, child in layer.named_children():
+            new = replace(child)
+            if new is not child:
+                setattr(layer, name, new)
+        return layer
+
+    if not any(isinstance(m, torch.nn.BatchNorm1d) for m in module.modules()):
+        return module
+    return replace(copy.deepcopy(module))
 
 
 def _slice(data, start, stop):

@@ -345,6 +345,7 @@ def test_fixed_batchnorm1d_still_learns(blobs):
     nested = DPNeuralNetClassifier(seq, fix_module=True).initialize().module_
     assert isinstance(nested[1], nn.GroupNorm)
     assert (nested[1].num_groups, nested[1].eps) == (1, 1e-3)
+    assert isinstance(seq[1], nn.BatchNorm1d)  # the user's module is unchanged
 
 
 class _WithGRU(nn.Module):
