@@ -185,6 +185,8 @@ class DPNeuralNetMixin:
                     self.__dict__.pop(attr, None)
                 if X.ndim == 2:
                     self.n_features_in_ = int(X.shape[1])
+            else:
+                self._check_tensor_features(X)
         if y is not None:
             y = self._encode_target(y, reset=reset, classes=classes)
         return X, y
@@ -212,6 +214,14 @@ class DPNeuralNetMixin:
             )
         return X_cast
 
+    def _check_tensor_features(self, X):
+        n_features = getattr(self, "n_features_in_", None)
+        if X.ndim == 2 and n_features is not None and X.shape[1] != n_features:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {n_features} features as input."
+            )
+
     def _predict_input(self, X):
         if _is_array_like(X):
             self.check_is_fitted()
@@ -219,12 +229,7 @@ class DPNeuralNetMixin:
             X = self._cast_input(X)
         elif isinstance(X, torch.Tensor):
             _check_finite_tensor(X)
-            n_features = getattr(self, "n_features_in_", None)
-            if X.ndim == 2 and n_features is not None and X.shape[1] != n_features:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                    f"expecting {n_features} features as input."
-                )
+            self._check_tensor_features(X)
             # As in training (PoissonBatches): floating tensors take the
             # module's dtype.
             dtype = self._module_dtype() if hasattr(self, "module_") else None

@@ -200,6 +200,8 @@ def test_2d_tensor_input_sizes_the_module(blobs):
     assert net.predict(Xt).shape == net.predict(X).shape == (150,)
     with pytest.raises(ValueError, match="X has 3 features"):
         net.predict(Xt[:, :3])
+    with pytest.raises(ValueError, match="X has 3 features"):
+        net.partial_fit(Xt[:, :3], y)
     # A refit on another kind of input forgets what the last one set.
     net.fit(pd.DataFrame(X, columns=list("abcd")), y)
     net.fit(Xt, y)
