@@ -162,7 +162,7 @@ class DPNeuralNetMixin:
         """Validate array-like data (sklearn-style) and convert dtypes."""
         if _is_array_like(X):
             if y is None:
-                X = validate_data(self, X, reset=reset, dtype="numeric")
+                X = validate_data(self, X, reset=reset, dtype="numeric", allow_nd=True)
             else:
                 X, y = validate_data(
                     self,
@@ -170,6 +170,7 @@ class DPNeuralNetMixin:
                     y,
                     reset=reset,
                     dtype="numeric",
+                    allow_nd=True,  # images (n, channels, h, w), as skorch
                     multi_output=True,
                     y_numeric=self._y_numeric,
                 )
@@ -225,7 +226,7 @@ class DPNeuralNetMixin:
     def _predict_input(self, X):
         if _is_array_like(X):
             self.check_is_fitted()
-            X = validate_data(self, X, reset=False, dtype="numeric")
+            X = validate_data(self, X, reset=False, dtype="numeric", allow_nd=True)
             X = self._cast_input(X)
         elif isinstance(X, torch.Tensor):
             _check_finite_tensor(X)

@@ -108,7 +108,8 @@ DP_NET_ATTRIBUTES = """epsilon_ : float
         Number of training rows.
 
     n_features_in_ : int
-        Number of features (array-like and 2-D tensor inputs only).
+        Number of features, ``X.shape[1]`` (the channels of an image array);
+        set for array-likes and 2-D tensors.
 
     module_ : torch.nn.Module
         The trained module (a plain module: no Opacus wrapper, so its

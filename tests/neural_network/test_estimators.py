@@ -220,6 +220,26 @@ def test_nan_in_tensor_input_is_refused(blobs):
         net.predict(Xt)
 
 
+class _CNN(nn.Module):
+    def __init__(self, n_outputs=3):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 2)
+        self.out = nn.Linear(2, n_outputs)
+
+    def forward(self, X):
+        return self.out(torch.tanh(self.conv(X)).flatten(1))
+
+
+def test_image_arrays_are_accepted_like_skorch(blobs):
+    # "Any form skorch accepts": a (n, channels, height, width) numpy array.
+    X, y = blobs
+    images = X.reshape(-1, 1, 2, 2)
+    net = _clf(max_epochs=10).set_params(module=_CNN).fit(images, y)
+    assert net.n_features_in_ == 1 and net.score(images, y) > 0.8
+    with pytest.raises(ValueError, match="NaN"):
+        net.predict(np.full_like(images, np.nan))
+
+
 def test_history_and_epoch_log_show_epsilon(blobs, capsys):
     X, y = blobs
     net = _clf(verbose=1).fit(X, y)
