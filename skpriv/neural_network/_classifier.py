@@ -151,6 +151,12 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
             check_classification_targets(y)
             if self.classes is not None:
                 classes = np.asarray(self.classes)
+                source = "the classes parameter"
+                if len(np.unique(classes)) != len(classes):
+                    raise ValueError(
+                        f"The classes parameter must not repeat a label; got "
+                        f"{classes.tolist()}."
+                    )
                 if given is not None and not np.array_equal(given, np.unique(classes)):
                     raise ValueError(
                         f"partial_fit got classes={given.tolist()}, but the "
@@ -158,13 +164,14 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
                     )
             else:
                 classes = given if given is not None else np.unique(y)
-                if len(classes) < 2:
-                    source = "y" if given is None else "classes"
-                    raise ValueError(
-                        f"The classifier needs at least 2 classes in {source}; "
-                        f"got {len(classes)} class{'es' * (len(classes) != 1)}: "
-                        f"{classes.tolist()}."
-                    )
+                source = "y" if given is None else "classes"
+            if len(classes) < 2:
+                raise ValueError(
+                    f"The classifier needs at least 2 classes in {source}; "
+                    f"got {len(classes)} class{'es' * (len(classes) != 1)}: "
+                    f"{classes.tolist()}."
+                )
+            if self.classes is None:
                 self.classes_inferred_ = classes
         classes = np.asarray(self.classes_)
         order = np.argsort(classes, kind="stable")

@@ -56,6 +56,16 @@ def test_classes_parameter_and_unknown_labels(blobs):
         _clf(classes=[0, 1], max_epochs=1).fit(X, y)
 
 
+@pytest.mark.parametrize(
+    "classes, match",
+    [([], "at least 2 classes"), ([0], "at least 2 classes"), ([0, 1, 1, 2], "repeat")],
+)
+def test_bad_classes_parameter(blobs, classes, match):
+    X, y = blobs
+    with pytest.raises(ValueError, match=match):
+        _clf(classes=classes, max_epochs=1).fit(X, np.zeros_like(y))
+
+
 def test_partial_fit_classes_argument(blobs):
     # As in scikit-learn: the first call names every class, even those its
     # batch lacks; later calls may repeat them, not change them.
