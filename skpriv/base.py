@@ -43,6 +43,21 @@ def privacy_constraints(*names: str) -> dict:
     return {name: list(PRIVACY_CONSTRAINTS[name]) for name in names}
 
 
+def reject_fit_params(estimator, fit_params):
+    """Refuse extra ``fit`` arguments (``sample_weight`` above all) clearly.
+
+    A weight above 1 would give one row more influence than the sensitivity
+    the noise is calibrated to, so private estimators take no weights.
+    """
+    if fit_params:
+        raise TypeError(
+            f"{type(estimator).__name__}.fit got unexpected keyword arguments "
+            f"{sorted(fit_params)!r}. sample_weight is not supported: a "
+            f"weight above 1 would give one row more influence than the "
+            f"sensitivity the noise is calibrated to."
+        )
+
+
 class PrivacyMixin:
     """Mixin for objects whose fit spends privacy budget.
 

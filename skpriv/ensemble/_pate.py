@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from ..base import PrivacyMixin, privacy_constraints
+from ..base import PrivacyMixin, privacy_constraints, reject_fit_params
 from ..exceptions import BudgetExceededError, PrivacyLeakWarning
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._random import spawn_seeds
@@ -485,13 +485,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         return private_idx, public_idx
 
     def _fit(self, X, y, rng, **fit_params):
-        if fit_params:
-            raise TypeError(
-                f"PATEClassifier.fit got unexpected keyword arguments "
-                f"{sorted(fit_params)!r}. sample_weight is not supported: a "
-                f"weight above 1 would give one row more influence than the "
-                f"sensitivity the noise is calibrated to."
-            )
+        reject_fit_params(self, fit_params)
         self._check_estimators()
         if self.semi_supervised and self.student is None:
             raise ValueError(

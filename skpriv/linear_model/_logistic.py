@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ..accounting import gaussian_sigma
-from ..base import PrivacyMixin, privacy_constraints
+from ..base import PrivacyMixin, privacy_constraints, reject_fit_params
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import Interval, StrOptions, validate_data
 from ..utils._validation import check_data_norm, clip_rows_l2, resolve_data_norm
@@ -341,13 +341,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
             )
 
     def _fit(self, X, y, rng, **fit_params):
-        if fit_params:
-            raise TypeError(
-                f"DPLogisticRegression.fit got unexpected keyword arguments "
-                f"{sorted(fit_params)!r}. sample_weight is not supported: a "
-                f"weight above 1 would give one row more influence than the "
-                f"sensitivity the noise is calibrated to."
-            )
+        reject_fit_params(self, fit_params)
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         check_classification_targets(y)
