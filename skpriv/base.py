@@ -21,7 +21,113 @@ from .utils._random import check_random_state
 from .utils._sklearn_compat import Interval, StrOptions, _fit_context
 from .utils._validation import check_delta, check_epsilon
 
-__all__ = ["PRIVACY_CONSTRAINTS", "PrivacyMixin"]
+__all__ = [
+    "DP",
+    "PRIVACY_CONSTRAINTS",
+    "PUBLIC",
+    "UNCOVERED",
+    "PrivacyMixin",
+    "declared_releases",
+    "fitted_attributes",
+    "release_kinds",
+    "uncovered_releases",
+]
+
+# --------------------------------------------------------------------------
+# What a fitted object releases. Every fitted attribute (a name ending in
+# ``_``) of a skpriv object is one of three kinds, declared once per class in
+# ``_privacy_releases`` (merged along the class hierarchy; override
+# ``_release_kinds`` when a kind depends on a parameter):
+#
+# - ``DP``: a function of the noisy releases and public inputs only;
+# - ``PUBLIC``: parameters, declared metadata, or what docs/privacy_model.rst
+#   treats as public (the number of rows ``n``, the number of features);
+# - ``"uncovered: <why>"``: computed from the private data without noise;
+#   ``privacy_spent`` names it, with the reason, in ``PrivacySpent.uncovered``.
+#
+# An attribute a class does not declare counts as uncovered (the safe side),
+# and the common release check fails it when it differs between neighbours.
+# --------------------------------------------------------------------------
+
+DP = "dp"
+PUBLIC = "public"
+UNCOVERED = "uncovered"
+
+#: Declared for every skpriv object: the input width (public metadata), the
+#: recorded DP event and the row count (``n`` is public: privacy model page).
+_COMMON_RELEASES = {
+    "n_features_in_": PUBLIC,
+    "feature_names_in_": PUBLIC,
+    "dp_event_": PUBLIC,
+    "dp_n_samples_": PUBLIC,
+}
+
+
+def _parse_release(attr: str, spec: str) -> tuple[str, str]:
+    kind, _, reason = spec.partition(":")
+    kind, reason = kind.strip(), reason.strip()
+    if kind not in (DP, PUBLIC, UNCOVERED) or (kind == UNCOVERED) != bool(reason):
+        raise ValueError(
+            f"release declaration of {attr!r} must be 'dp', 'public' or "
+            f"'uncovered: <reason>'; got {spec!r}."
+        )
+    return kind, reason
+
+
+def declared_releases(cls) -> dict | None:
+    """The ``_privacy_releases`` of ``cls`` merged along its MRO (None if none)."""
+    specs, found = {}, False
+    for klass in reversed(cls.__mro__):
+        own = klass.__dict__.get("_privacy_releases")
+        if own is not None:
+            found = True
+            specs.update(own)
+    return specs if found else None
+
+
+def release_kinds(est) -> dict | None:
+    """``{attribute: (kind, reason)}`` declared for ``est``, or None.
+
+    A class whose kinds depend on its parameters overrides
+    ``_release_kinds(self)`` (returning the specs, starting from
+    :func:`declared_releases`). ``None`` means the object declares nothing (a
+    scikit-learn estimator): callers treat all it learned as one uncovered
+    release.
+    """
+    method = getattr(est, "_release_kinds", None)
+    specs = method() if callable(method) else declared_releases(type(est))
+    if specs is None:
+        return None
+    specs = {**_COMMON_RELEASES, **specs}
+    return {attr: _parse_release(attr, spec) for attr, spec in specs.items()}
+
+
+def fitted_attributes(est) -> list[str]:
+    """Names of ``est``'s fitted attributes (instance attributes ending in ``_``)."""
+    return sorted(
+        name
+        for name in vars(est)
+        if name.endswith("_") and not name.startswith("_") and not name.endswith("__")
+    )
+
+
+def uncovered_releases(est) -> list[tuple[str, str]]:
+    """``(attribute, reason)`` for what ``est`` releases outside its DP guarantee.
+
+    Declared-uncovered attributes with their reason, and fitted attributes
+    the class does not declare at all. For an object that declares nothing,
+    ``[("*", ...)]``: everything it learned.
+    """
+    kinds = release_kinds(est)
+    if kinds is None:
+        return [("*", "learned from the data without differential privacy")]
+    out = []
+    for attr in fitted_attributes(est):
+        kind, reason = kinds.get(attr, (UNCOVERED, "not declared by its class"))
+        if kind == UNCOVERED:
+            out.append((attr, reason))
+    return out
+
 
 #: Constraint fragments for the privacy parameters; estimators pick the ones
 #: they have: ``_parameter_constraints = {**pick("epsilon", "delta"), ...}``.
@@ -61,6 +167,9 @@ def reject_fit_params(estimator, fit_params):
 class PrivacyMixin:
     """Mixin for objects whose fit spends privacy budget.
 
+    Subclasses declare what a fit releases in ``_privacy_releases`` (see the
+    module's comment above :data:`DP`).
+
     Subclasses implement:
 
     - ``_fit(self, X, y, rng, **fit_params)``: validate the data (with
@@ -75,6 +184,8 @@ class PrivacyMixin:
     kept) and ``dp_n_samples_`` (training rows). A fit that fails validation
     records nothing, so invalid parameters never spend budget.
     """
+
+    _privacy_releases: dict = {}
 
     def _check_privacy_params(self) -> None:
         """Checks beyond ``_parameter_constraints``: finiteness, no bools."""

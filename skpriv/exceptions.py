@@ -1,6 +1,11 @@
 """Warnings and errors raised by skpriv."""
 
-__all__ = ["BudgetExceededError", "DecryptionError", "PrivacyLeakWarning"]
+__all__ = [
+    "BudgetExceededError",
+    "DecryptionError",
+    "PrivacyLeakWarning",
+    "UncoveredReleaseError",
+]
 
 
 class PrivacyLeakWarning(UserWarning):
@@ -22,3 +27,15 @@ class DecryptionError(ValueError):
 
     Nothing is deserialized or returned when this is raised.
     """
+
+
+class UncoveredReleaseError(ValueError):
+    """A fitted object releases something its reported epsilon does not cover.
+
+    Raised by ``privacy_spent(obj, strict=True)``; ``releases`` lists each
+    uncovered release (part, attribute, reason).
+    """
+
+    def __init__(self, message, releases=()):
+        super().__init__(message)
+        self.releases = tuple(releases)

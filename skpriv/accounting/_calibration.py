@@ -162,7 +162,7 @@ def gaussian_epsilon(sigma: float, delta: float, sensitivity: float = 1.0) -> fl
 
 
 def _make_accountant(accountant: str):
-    from ._spent import make_accountant
+    from ._accountants import make_accountant
 
     return make_accountant(accountant)
 

@@ -127,7 +127,7 @@ def event_epsilon(event: dp_accounting.DpEvent, delta: float) -> float:
     distribution accountant is tighter but takes minutes at low noise).
     """
     from ..accounting import make_accountant, pure_epsilon
-    from ..accounting._spent import gaussian_mu2
+    from ..accounting._accountants import gaussian_mu2
 
     if isinstance(event, dp_accounting.NoOpDpEvent):
         return 0.0
