@@ -11,6 +11,7 @@ records, one private method learns)::
       -> record the DP event         # dp_event_, read by privacy_spent
 """
 
+import inspect
 from numbers import Real
 
 import numpy as np
@@ -164,6 +165,13 @@ def reject_fit_params(estimator, fit_params):
         )
 
 
+def _takes_fit_params(method) -> bool:
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        for p in inspect.signature(method).parameters.values()
+    )
+
+
 class PrivacyMixin:
     """Mixin for objects whose fit spends privacy budget.
 
@@ -221,6 +229,8 @@ class PrivacyMixin:
         for attr in ("dp_event_", "dp_n_samples_"):
             if attr in self.__dict__:
                 delattr(self, attr)
+        if fit_params and not _takes_fit_params(self._fit):
+            reject_fit_params(self, fit_params)
         rng = check_random_state(getattr(self, "random_state", None))
         self._fit(X, y, rng=rng, **fit_params)
         n_samples = _num_samples(X)

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..accounting import gaussian_sigma
-from ..base import PrivacyMixin, privacy_constraints
+from ..base import PrivacyMixin, declared_releases, privacy_constraints
 from ..encryption._tokens import validate_quietly
 from ..mechanisms import Gaussian, Laplace
 from ..mechanisms._grid import _check_rng, _from_grid, _to_grid
@@ -65,8 +65,45 @@ class _BaseNoise(
     """
 
     # Its output is a local-DP release: what later pipeline steps learn from it
-    # is post-processing (read by skpriv.accounting.non_private_parts).
+    # is post-processing (read by skpriv.accounting's walk).
     _releases_private_output = True
+
+    # Everything fitted is a function of the bounds, epsilon (and delta) and
+    # the number of features: public when the bounds are given.
+    _privacy_releases = {
+        "bounds_": "public",
+        "scale_": "public",
+        "sigma_": "public",
+        "granularity_": "public",
+    }
+
+    def _release_kinds(self):
+        kinds = dict(declared_releases(type(self)))
+        if self.bounds is None:
+            why = "uncovered: computed from bounds read from the data (bounds=None)"
+            kinds.update({attr: why for attr in kinds})
+        return kinds
+
+    def _planned_dp_event(self, n_samples):
+        # One release of one row: independent of n_samples. The plan is the
+        # one fit uses (``_plan``) whenever the widths are known: after fit,
+        # or from per-feature bounds.
+        widths = self._known_widths()
+        if widths is not None:
+            return self._plan(widths)[1]
+        # Unfitted with scalar or data-derived bounds, the number of features
+        # is unknown: plan the worst case of the mechanism for any width.
+        return self._unknown_width_plan()
+
+    def _known_widths(self):
+        if hasattr(self, "bounds_"):
+            lower, upper = self.bounds_
+            return np.asarray(upper, float) - np.asarray(lower, float)
+        if self.bounds is not None:
+            lower, upper = (np.asarray(b, dtype=float) for b in self.bounds)
+            if lower.ndim == 1 or upper.ndim == 1:
+                return np.broadcast_to(upper - lower, np.broadcast(lower, upper).shape)
+        return None
 
     def _validate_X(self, X, reset):
         return validate_quietly(self, X, reset=reset, dtype=[np.float64, np.float32])
@@ -83,7 +120,7 @@ class _BaseNoise(
                 f"rescale the data or pass narrower bounds."
             )
         try:
-            self._calibrate(widths)
+            self._calibrate(*self._plan(widths))
         except (ValueError, OverflowError) as exc:
             # The mechanisms' errors name their own scale/sensitivity.
             raise ValueError(
@@ -218,30 +255,26 @@ class LaplaceNoise(_BaseNoise):
         self.clip_output = clip_output
         self.random_state = random_state
 
-    def _calibrate(self, widths):
+    def _plan(self, widths):
+        """The mechanisms for these feature widths, and the DP event of one release."""
         d = widths.shape[0]
         mechs = [Laplace.from_epsilon(self.epsilon / d, w) for w in widths]
-        self.scale_ = np.array([m.scale for m in mechs])
-        self.granularity_ = np.array([m.granularity for m in mechs])
         # Every feature's event is Laplace(epsilon / d); keep the smallest
         # noise multiplier so rounding in the division never under-counts.
         multiplier = min(
             m.scale / m.effective_sensitivity(w) for m, w in zip(mechs, widths)
         )
         event = dp_accounting.LaplaceDpEvent(noise_multiplier=multiplier)
-        self.dp_event_ = (
-            event if d == 1 else dp_accounting.SelfComposedDpEvent(event, d)
-        )
+        return mechs, event if d == 1 else dp_accounting.SelfComposedDpEvent(event, d)
 
-    def _planned_dp_event(self, n_samples):
-        # One release of one row: independent of n_samples. Unfitted (a
-        # search planning a candidate) the number of features is unknown, so
-        # plan binary randomized response at epsilon, which dominates every
-        # pure epsilon-DP mechanism (Kairouz, Oh & Viswanath 2015).
-        if hasattr(self, "n_features_in_"):
-            d = self.n_features_in_
-            event = dp_accounting.LaplaceDpEvent(noise_multiplier=d / self.epsilon)
-            return event if d == 1 else dp_accounting.SelfComposedDpEvent(event, d)
+    def _calibrate(self, mechs, event):
+        self.scale_ = np.array([m.scale for m in mechs])
+        self.granularity_ = np.array([m.granularity for m in mechs])
+        self.dp_event_ = event
+
+    def _unknown_width_plan(self):
+        # Binary randomized response at epsilon dominates every pure
+        # epsilon-DP mechanism (Kairouz, Oh & Viswanath 2015).
         return dp_accounting.RandomizedResponseDpEvent(
             noise_parameter=2.0 / (math.exp(self.epsilon) + 1.0), num_buckets=2
         )
@@ -348,18 +381,23 @@ class GaussianNoise(_BaseNoise):
         self.clip_output = clip_output
         self.random_state = random_state
 
-    def _calibrate(self, widths):
+    def _plan(self, widths):
+        """The mechanism for these feature widths, and the DP event of one release."""
         # hypot neither overflows nor underflows where the norm is a float.
         sensitivity = math.hypot(*widths.tolist())
         d = widths.shape[0]
         mech = Gaussian.from_epsilon(self.epsilon, self.delta, sensitivity, n_dims=d)
+        return mech, mech.dp_event(sensitivity, n_dims=d)
+
+    def _calibrate(self, mech, event):
         self._mechanism = mech
         self.sigma_ = mech.sigma
         self.granularity_ = mech.granularity
-        self.dp_event_ = mech.dp_event(sensitivity, n_dims=d)
+        self.dp_event_ = event
 
-    def _planned_dp_event(self, n_samples):
-        # sigma / sensitivity does not depend on the bounds or n_samples.
+    def _unknown_width_plan(self):
+        # The calibration targets (epsilon, delta) for any sensitivity: the
+        # grid's rounding is inside the calibrated sensitivity.
         multiplier = gaussian_sigma(self.epsilon, self.delta, 1.0)
         return dp_accounting.GaussianDpEvent(noise_multiplier=multiplier)
 

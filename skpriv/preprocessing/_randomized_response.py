@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import PrivacyMixin, privacy_constraints
+from ..base import PrivacyMixin, declared_releases, privacy_constraints
 from ..encryption._tokens import (
     is_missing,
     typed_columns_as_object,
@@ -138,8 +138,18 @@ class RandomizedResponse(
     """
 
     # Its output is a local-DP release: what later pipeline steps learn from it
-    # is post-processing (read by skpriv.accounting.non_private_parts).
+    # is post-processing (read by skpriv.accounting's walk).
     _releases_private_output = True
+
+    # Functions of the categories and epsilon: public when categories are given.
+    _privacy_releases = {"categories_": "public", "keep_probability_": "public"}
+
+    def _release_kinds(self):
+        kinds = dict(declared_releases(type(self)))
+        if isinstance(self.categories, str):
+            why = "uncovered: the categories occurring in the data (categories='auto')"
+            kinds.update({attr: why for attr in kinds})
+        return kinds
 
     _parameter_constraints = {
         **privacy_constraints("epsilon", "random_state"),
@@ -200,18 +210,22 @@ class RandomizedResponse(
                     raise ValueError(f"categories[{j}] contains duplicate values.")
                 categories.append(cats)
         self.categories_ = categories
-        self._mechanisms = [
-            KaryRandomizedResponse(self.epsilon / d, cats.size) for cats in categories
-        ]
+        self._mechanisms, self.dp_event_ = self._plan([c.size for c in categories])
         self.keep_probability_ = np.array(
             [m.keep_probability for m in self._mechanisms]
         )
-        self.dp_event_ = self._event_for(self._mechanisms)
         if self.handle_unknown == "error" and not isinstance(self.categories, str):
             # Training values outside the given categories are an error too.
             self._codes(X, "error")
         self._rng = rng
         return self
+
+    def _plan(self, sizes):
+        """The mechanisms for columns of these category counts, and their event."""
+        mechanisms = [
+            KaryRandomizedResponse(self.epsilon / len(sizes), k) for k in sizes
+        ]
+        return mechanisms, self._event_for(mechanisms)
 
     @staticmethod
     def _event_for(mechanisms):
@@ -225,9 +239,14 @@ class RandomizedResponse(
         return events[0] if len(events) == 1 else dp_accounting.ComposedDpEvent(events)
 
     def _planned_dp_event(self, n_samples):
-        # Unfitted (a search planning a candidate), the columns and their
-        # categories are unknown: binary randomized response at epsilon
-        # dominates every pure epsilon-DP mechanism.
+        # The plan fit uses, when the category counts are known.
+        if hasattr(self, "categories_"):
+            return self._plan([c.size for c in self.categories_])[1]
+        if not isinstance(self.categories, str):
+            return self._plan([len(set(map(repr, c))) for c in self.categories])[1]
+        # Unfitted with categories='auto', the columns and their categories
+        # are unknown: binary randomized response at epsilon dominates every
+        # pure epsilon-DP mechanism.
         return dp_accounting.RandomizedResponseDpEvent(
             noise_parameter=2.0 / (math.exp(self.epsilon) + 1.0), num_buckets=2
         )

@@ -13,7 +13,11 @@ the privacy checks below:
   large epsilon than at a small one;
 - ``check_params_unchanged_by_fit``: fit never rewrites a parameter;
 - ``check_records_dp_event``: a fit records a ``dp_event_`` whose epsilon,
-  composed by :func:`~skpriv.accounting.privacy_spent`, is positive.
+  composed by :func:`~skpriv.accounting.privacy_spent`, is positive;
+- ``check_release_on_neighbours``: fitted on neighbouring data sets (one
+  extreme row apart) under several seeds, no fitted attribute differs
+  deterministically between them unless its class declares it public or
+  not covered.
 """
 
 import warnings
@@ -389,6 +393,92 @@ def check_records_dp_event(name, estimator):
     assert spent.epsilon > 0, f"{name}: recorded event costs nothing"
 
 
+def _fingerprint(value) -> str:
+    """A stable digest of a fitted attribute's value (``repr`` as a fallback)."""
+    try:
+        return joblib_hash(value)
+    except Exception:  # objects joblib cannot pickle (locks, generators)
+        return repr(value)
+
+
+def _neighbour(X, y, estimator):
+    """``(X, y)`` with one extreme row added (far outside [0, 1] if numeric)."""
+    X = np.asarray(X) if not hasattr(X, "iloc") else X
+    if hasattr(X, "iloc"):  # a DataFrame: repeat its last row
+        import pandas as pd
+
+        X2 = pd.concat([X, X.iloc[[-1]]], ignore_index=True)
+    elif np.issubdtype(X.dtype, np.number):
+        X2 = np.vstack([X, np.full((1,) + X.shape[1:], 10.0, dtype=X.dtype)])
+    else:
+        X2 = np.concatenate([X, X[-1:]])
+    if y is None:
+        return X2, None
+    y = np.asarray(y)
+    if is_classifier(estimator):
+        extra = y[:1]  # an existing label: the label set is not under test
+    elif np.issubdtype(y.dtype, np.number):
+        extra = np.full((1,) + y.shape[1:], 10.0 * (np.abs(y).max() + 1), y.dtype)
+    else:
+        extra = y[-1:]
+    return X2, np.concatenate([y, extra])
+
+
+#: Seeds each neighbouring data set is fitted under.
+_NEIGHBOUR_SEEDS = (0, 1, 2)
+
+
+def check_release_on_neighbours(name, estimator):
+    """No fitted attribute differs deterministically between neighbours unless declared.
+
+    Fits ``estimator`` on a data set and on the same data set with one extreme
+    row added, under several integer seeds. An attribute that takes one value
+    for every seed on each data set but different values on the two is a
+    deterministic function of the private rows: its class must declare it
+    ``"public"`` (for instance the row count, which the privacy model treats
+    as public) or ``"uncovered: ..."`` (named by ``privacy_spent``). Declared
+    DP outputs and undeclared attributes that do so fail the check.
+    """
+    from ..base import DP, UNCOVERED, fitted_attributes, release_kinds
+
+    kinds = release_kinds(estimator)
+    assert kinds is not None, (
+        f"{name}: declares no releases (_privacy_releases); every skpriv class "
+        f"must say what each fitted attribute is"
+    )
+    X, y = _default_data(estimator, np.random.default_rng(0))
+    X2, y2 = _neighbour(X, y, estimator)
+    seeded = "random_state" in estimator.get_params(deep=False)
+    seeds = _NEIGHBOUR_SEEDS if seeded else (None,)
+    prints = []
+    for data in ((X, y), (X2, y2)):
+        per_seed = []
+        for seed in seeds:
+            est = clone(estimator)
+            if seeded:
+                est.set_params(random_state=seed)
+            _fit(est, *data)
+            per_seed.append(
+                {a: _fingerprint(getattr(est, a)) for a in fitted_attributes(est)}
+            )
+        prints.append(per_seed)
+    kinds = release_kinds(est)  # kinds may depend on fitted parameters
+    leaks = []
+    for attr in sorted(set(prints[0][0]) | set(prints[1][0])):
+        values = [[p.get(attr) for p in per_seed] for per_seed in prints]
+        deterministic = all(len(set(v)) == 1 for v in values)
+        if deterministic and values[0][0] != values[1][0]:
+            kind = kinds.get(attr, (UNCOVERED, "undeclared"))
+            if kind[0] == DP or attr not in kinds:
+                leaks.append(attr)
+    assert not leaks, (
+        f"{name}: fitted attributes {leaks} differ deterministically between "
+        f"neighbouring data sets (one row apart) but are declared DP output or "
+        f"not declared; declare them 'public' or 'uncovered: <reason>', or "
+        f"derive them from the noisy releases"
+    )
+
+
 PRIVACY_CHECKS = (
     check_no_budget_on_invalid_params,
     check_leak_warning_bounds_from_data,
@@ -396,6 +486,7 @@ PRIVACY_CHECKS = (
     check_noise_shrinks_with_epsilon,
     check_params_unchanged_by_fit,
     check_records_dp_event,
+    check_release_on_neighbours,
 )
 
 
@@ -440,6 +531,7 @@ def privacy_checks(estimator):
     check_noise_shrinks_with_epsilon
     check_params_unchanged_by_fit
     check_records_dp_event
+    check_release_on_neighbours
     """
     name = type(estimator).__name__
     for check in PRIVACY_CHECKS:

@@ -112,8 +112,8 @@ def test_laplace_noise_empirical_privacy_loss():
 
 def test_laplace_noise_privacy_loss_test_has_power():
     class Broken(LaplaceNoise):
-        def _calibrate(self, widths):
-            super()._calibrate(widths)
+        def _calibrate(self, mechs, event):
+            super()._calibrate(mechs, event)
             self.scale_ = self.scale_ * 0.9  # 10% too little noise
 
     est = Broken(epsilon=2.0, bounds=(0, 1), random_state=3)
