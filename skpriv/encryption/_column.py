@@ -113,6 +113,10 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ['alice', 'bob', 'alice']
     """
 
+    # fit reads only the number and names of the columns (public metadata);
+    # the key is a parameter and a secret, not something learned.
+    _privacy_releases: dict = {}
+
     _parameter_constraints = {
         "key": [Key, list, tuple],
         "deterministic": ["boolean"],

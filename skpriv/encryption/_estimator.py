@@ -3,12 +3,12 @@
 import copy
 import pickle
 
-import dp_accounting
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from ..base import DP, PUBLIC, declared_releases
 from ..utils._sklearn_compat import _fit_context
 from ._envelope import open_envelope, seal
 from ._key import Key, check_keyring
@@ -59,13 +59,6 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
         Feature names seen during fit (when the inner estimator has them).
     classes_ : ndarray of shape (n_classes,)
         Class labels of a classifier, decrypted on access.
-    dp_event_ : dp_accounting.ComposedDpEvent
-        The DP events recorded by the inner estimator's fit (only set when it
-        spent privacy budget), kept in plaintext so that
-        :func:`~skpriv.accounting.privacy_spent` sees them; events hold no
-        model parameters.
-    dp_n_samples_ : int
-        Training rows, set together with ``dp_event_``.
 
     See Also
     --------
@@ -86,9 +79,13 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
     repeats the same noise on every ``transform`` (with the default
     ``random_state=None`` each call draws fresh noise).
 
-    With the default ``delta=None``, :func:`~skpriv.accounting.privacy_spent`
-    cannot read the inner estimator's ``delta`` parameter (it is encrypted);
-    pass ``delta`` explicitly for approximate-DP inner estimators.
+    :func:`~skpriv.accounting.privacy_spent` decrypts the model transiently
+    (so it needs the key) and accounts for it as for the plain model: the DP
+    events its fit recorded, its ``delta`` parameter, and what it releases
+    without DP (a plain ``LogisticRegression`` inside is named as not
+    covered, under the part
+    ``encrypted_estimator_[LogisticRegression]``). Encryption hides the
+    model from whoever lacks the key; it is not differential privacy.
 
     Examples
     --------
@@ -102,6 +99,11 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
     >>> hasattr(model, "coef_")
     False
     """
+
+    # The ciphertext holds the fitted model: privacy_spent walks the model
+    # (decrypted, as the part "encrypted_estimator_") and reports what it
+    # releases there; the attribute's own kind follows the model's.
+    _privacy_releases = {"encrypted_estimator_": DP, "key_id_": PUBLIC}
 
     _parameter_constraints = {
         "estimator": "no_validation",  # checked in fit: needs a ``fit`` method
@@ -124,6 +126,37 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
         tags.non_deterministic = inner.non_deterministic
         return tags
 
+    @property
+    def _releases_private_output(self):
+        # A local-DP transformer inside still releases only noisy rows.
+        return getattr(self.estimator, "_releases_private_output", False)
+
+    def _release_kinds(self):
+        kinds = dict(declared_releases(type(self)))
+        inner = getattr(self, "_inner_uncovered", ())
+        if inner:
+            kinds["encrypted_estimator_"] = (
+                "uncovered: ciphertext of a model whose fit releases "
+                + "; ".join(inner)
+            )
+        return kinds
+
+    def _privacy_children(self):
+        """The fitted model, decrypted for one walk of ``privacy_spent``."""
+        if "encrypted_estimator_" not in self.__dict__:
+            return []
+        try:
+            model = self._decrypted()
+        except (ValueError, KeyError, OSError) as exc:
+            raise ValueError(
+                f"privacy_spent reads the model EncryptedEstimator holds "
+                f"encrypted (its DP events and what it releases) and needs its "
+                f"key: {exc}"
+            ) from None
+        # Named after the attribute (so the walker does not report the
+        # ciphertext again) and the model's class.
+        return [(f"encrypted_estimator_[{type(model).__name__}]", model)]
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **fit_params):
         """Fit a clone of ``estimator`` and keep it encrypted.
@@ -142,7 +175,7 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
         self : EncryptedEstimator
             The fitted meta-estimator, holding the model only encrypted.
         """
-        from ..accounting import collect_dp_events
+        from ..accounting._walk import uncovered
 
         if not hasattr(self.estimator, "fit"):
             raise TypeError(
@@ -151,22 +184,17 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
             )
         keys = check_keyring(self.key)
         keys[0]._bytes()  # a missing env var or key file fails before fitting
-        for attr in (
-            "dp_event_",
-            "dp_n_samples_",
-            "n_features_in_",
-            "feature_names_in_",
-        ):
+        for attr in ("n_features_in_", "feature_names_in_", "_inner_uncovered"):
             self.__dict__.pop(attr, None)
         fitted = clone(self.estimator).fit(X, y, **fit_params)
         for attr in ("n_features_in_", "feature_names_in_"):
             if hasattr(fitted, attr):
                 setattr(self, attr, getattr(fitted, attr))
-        events = collect_dp_events(fitted)
-        if events:
-            self.dp_event_ = dp_accounting.ComposedDpEvent(events)
-            n = getattr(fitted, "dp_n_samples_", None)
-            self.dp_n_samples_ = n if n is not None else _num_samples(X)
+        # Which of its releases the model's DP does not cover: structure
+        # (class, attribute names, reasons), never values.
+        self._inner_uncovered = tuple(
+            str(release) for release in uncovered(fitted, type(fitted).__name__)
+        )
         payload = pickle.dumps(fitted, protocol=pickle.HIGHEST_PROTOCOL)
         del fitted
         self.encrypted_estimator_ = seal(

@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..base import PUBLIC, declared_releases
 from ..encryption._key import Key
 from ..encryption._tokens import (
     as_object_array,
@@ -210,6 +211,10 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ['[0, 18)', '[18, 65]', '> 65']
     """
 
+    # Masking learns nothing from the values except "generalize"'s learned
+    # bins; the column kinds are the columns' types (schema, not values).
+    _privacy_releases = {"column_kinds_": PUBLIC, "bin_edges_": PUBLIC}
+
     _parameter_constraints = {
         "strategy": [StrOptions(_STRATEGIES)],
         "fill_value": [str, Real, None],
@@ -274,6 +279,27 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []
         tags.non_deterministic = self.strategy == "random"
         return tags
+
+    def _release_kinds(self):
+        """Release kinds: the bin edges are private when read from the data."""
+        kinds = dict(declared_releases(type(self)))
+        if self.strategy == "generalize" and not self._edges_are_public():
+            kinds["bin_edges_"] = (
+                "uncovered: bin edges read from the data (quantiles or the "
+                "minimum and maximum of the private values)"
+            )
+        return kinds
+
+    def _edges_are_public(self) -> bool:
+        """Whether every bin edge is a function of the parameters alone."""
+        if self.bin_edges is not None:
+            return True
+        # Equal-width bins between given bottom and top codes.
+        return (
+            self.binning == "uniform"
+            and self.bottom_code is not None
+            and self.top_code is not None
+        )
 
     # ----------------------------------------------------------------- checks
     def _check_strategy_params(self):

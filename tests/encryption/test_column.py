@@ -331,3 +331,20 @@ def test_roundtrip_property(values, deterministic):
 
 
 _PROPERTY_KEY = Key.generate()
+
+
+def test_privacy_spent_sees_nothing_learned_from_values():
+    # Finding 11: an encryptor was reported as learning from the data
+    # (epsilon=inf, a PrivacyLeakWarning naming the class).
+    import warnings
+
+    from sklearn.compose import ColumnTransformer
+
+    from skpriv.accounting import privacy_spent
+
+    X = np.array([["a", "x"], ["b", "y"], ["a", "z"]], dtype=object)
+    ct = ColumnTransformer([("ids", ColumnEncryptor(Key.generate()), [0])]).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spent = privacy_spent(ct)
+    assert spent == (0.0, 0.0) and spent.covered

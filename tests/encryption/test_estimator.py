@@ -121,8 +121,60 @@ def test_privacy_spent_sees_inner_events(data):
     plain = EncryptedEstimator(LogisticRegression(), key).fit(*data)
     assert not hasattr(plain, "dp_event_")
     # A non-private inner model learned from the data: not DP, and said so.
-    with pytest.warns(PrivacyLeakWarning, match="EncryptedEstimator"):
+    with pytest.warns(PrivacyLeakWarning, match="LogisticRegression"):
         assert privacy_spent(plain).epsilon == float("inf")
+
+
+class _DeclaredNoisyMean(ToyNoisyMean):
+    _privacy_releases = {"mean_": "dp"}
+
+
+class _GaussianMean(_DeclaredNoisyMean):
+    """A declared approximate-DP toy: privacy_spent's default delta is its own."""
+
+    def __init__(self, epsilon=1.0, delta=1e-5, random_state=None):
+        super().__init__(epsilon=epsilon, random_state=random_state)
+        self.delta = delta
+
+    def _planned_dp_event(self, n_samples):
+        import dp_accounting as dpa
+
+        return dpa.GaussianDpEvent(2.0)
+
+
+def test_privacy_spent_names_a_non_private_inner_model(data):
+    # Finding 11: the walker saw the encrypted model neither as covered nor
+    # by its own name; now the inner model is walked (decrypted transiently).
+    enc = EncryptedEstimator(LogisticRegression(), Key.generate()).fit(*data)
+    with pytest.warns(PrivacyLeakWarning, match=r"encrypted_estimator_\[Logistic"):
+        spent = privacy_spent(make_pipeline(StandardScaler(), enc))
+    parts = {(r.part, r.attribute) for r in spent.uncovered}
+    assert ("encryptedestimator.encrypted_estimator_[LogisticRegression]", "*") in parts
+    assert spent.epsilon == float("inf")
+
+
+def test_privacy_spent_covers_a_declared_dp_inner_model(data):
+    import warnings
+
+    X = np.clip(data[0], 0, 1)
+    enc = EncryptedEstimator(_DeclaredNoisyMean(epsilon=0.5), Key.generate()).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrivacyLeakWarning)
+        spent = privacy_spent(make_pipeline(enc), strict=True)
+    assert spent.covered and spent.epsilon == pytest.approx(0.5)
+    # The inner estimator's delta is read (it was 0: epsilon=inf for Gaussians).
+    gauss = EncryptedEstimator(_GaussianMean(delta=1e-5), Key.generate()).fit(X)
+    spent = privacy_spent(gauss)
+    assert spent.delta == 1e-5
+    assert np.isfinite(spent.epsilon) and spent.covered
+
+
+def test_privacy_spent_without_the_key_says_so(data):
+    enc = EncryptedEstimator(LogisticRegression(), Key.generate()).fit(*data)
+    lost = pickle.loads(pickle.dumps(enc))
+    lost.key = pickle.loads(pickle.dumps(Key.generate()))
+    with pytest.raises(ValueError, match="needs its key"):
+        privacy_spent(lost)
 
 
 def test_noise_transformer_inside_draws_fresh_noise_per_call(data):

@@ -448,3 +448,50 @@ def test_repr_and_pickle_hide_key(monkeypatch):
     np.testing.assert_array_equal(
         pickle.loads(pickle.dumps(m)).transform(_col(["a"])), m.transform(_col(["a"]))
     )
+
+
+# ------------------------------------------------------- what Masker releases
+def _spent_quietly(obj):
+    from skpriv.accounting import privacy_spent
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spent = privacy_spent(obj)
+    return spent, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize(
+    "masker",
+    [
+        Masker("hash", key=Key(CANARY)),
+        Masker("redact"),
+        Masker("partial"),
+        Masker("replace", fill_value="x"),
+        Masker("random", random_state=0),
+        Masker("generalize", bin_edges=[0, 10, 20]),
+        Masker("generalize", binning="uniform", bottom_code=0, top_code=20),
+    ],
+    ids=lambda m: m.strategy,
+)
+def test_strategies_learning_nothing_from_values_are_covered(masker):
+    # Finding 11: every Masker was reported as learning from the data
+    # (epsilon=inf and a warning naming the class, not the step).
+    X = _col([3, 14, 25, 7])
+    pipe = make_pipeline(masker, OneHotEncoder(handle_unknown="ignore")).fit(X)
+    spent, messages = _spent_quietly(pipe.steps[0][1])
+    assert spent == (0.0, 0.0) and spent.covered and not messages
+    ct = ColumnTransformer([("ids", masker, [0])]).fit(X)
+    spent, messages = _spent_quietly(ct)
+    assert spent.epsilon == 0.0 and spent.covered and not messages
+
+
+@pytest.mark.parametrize(
+    "params", [{"binning": "quantile"}, {"binning": "uniform", "bottom_code": 0}]
+)
+def test_generalize_learned_bins_are_named_uncovered(params):
+    X = _col([3, 14, 25, 7])
+    ct = ColumnTransformer([("age", Masker("generalize", n_bins=2, **params), [0])])
+    spent, messages = _spent_quietly(ct.fit(X))
+    assert [(r.part, r.attribute) for r in spent.uncovered] == [("age", "bin_edges_")]
+    assert "bin edges read from the data" in spent.uncovered[0].reason
+    assert any("age" in m and "bin_edges_" in m for m in messages)
