@@ -15,6 +15,7 @@ class ToyNoisyMean(PrivacyMixin, TransformerMixin, BaseEstimator):
     """Centres data on a Laplace-noised mean of rows clipped to [0, 1]."""
 
     _parameter_constraints = privacy_constraints("epsilon", "random_state")
+    _privacy_releases = {"mean_": "dp"}
 
     def __init__(self, epsilon=1.0, random_state=None):
         self.epsilon = epsilon
@@ -45,6 +46,7 @@ class ToySubsampledGaussian(PrivacyMixin, TransformerMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         **privacy_constraints("random_state"),
     }
+    _privacy_releases = {"offset_": "dp"}
 
     def __init__(self, noise_multiplier=1.0, batch_size=10, random_state=None):
         self.noise_multiplier = noise_multiplier

@@ -310,7 +310,7 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None, strict=F
     delta = check_delta(delta)
     releases = _deduplicated(uncovered(obj))
     if releases:
-        listed = "; ".join(str(release) for release in releases)
+        listed = describe(releases)
         message = (
             f"privacy_spent: the reported epsilon does not cover {listed}. Fit "
             f"such parts on public data, declare them public (DeclaredPublic) "
@@ -339,6 +339,22 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None, strict=F
     return PrivacySpent(
         epsilon_of(event, delta, accountant), delta, releases, parts, accountant
     )
+
+
+def describe(releases) -> str:
+    """``releases`` as one line, grouped by part and reason."""
+    groups = {}
+    for r in releases:
+        groups.setdefault((r.part, r.reason), []).append(r.attribute)
+    items = []
+    for (part, reason), attrs in groups.items():
+        if attrs == ["*"]:
+            items.append(f"{part} ({reason})")
+        else:
+            items.append(
+                f"{part}: {', '.join(a for a in attrs if a != '*')} ({reason})"
+            )
+    return "; ".join(items)
 
 
 def _deduplicated(releases):

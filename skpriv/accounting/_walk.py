@@ -294,8 +294,19 @@ def _passthrough_uncovered(path, ct):
             "passes raw columns through to the output without noise",
         )
         for name, t, cols in trans
-        if t == "passthrough" and len(np.atleast_1d(cols)) > 0
+        if _is_identity(t) and len(np.atleast_1d(cols)) > 0
     ]
+
+
+def _is_identity(trans) -> bool:
+    """``"passthrough"``, or the identity FunctionTransformer that fitted
+    ColumnTransformers put in its place."""
+    if isinstance(trans, str):
+        return trans == "passthrough"
+    return (
+        type(trans).__name__ == "FunctionTransformer"
+        and getattr(trans, "func", 0) is None
+    )
 
 
 _SEARCH_RELEASES = (
