@@ -28,7 +28,6 @@ from skpriv.exceptions import PrivacyLeakWarning
 
 from .toy import ToyNoisyMean, ToySubsampledGaussian
 
-
 #: What a scikit-learn search releases outside the guarantee (finding 1).
 SEARCH_RELEASES = {"cv_results_", "best_score_", "best_params_"}
 
@@ -447,7 +446,6 @@ def test_privacy_spent_reads_plain_objects_and_rejects_others():
 def test_search_over_a_fanning_out_meta_estimator_warns():
     # A search over BaggingClassifier(n_estimators=4) planned one DP fit per
     # fold instead of four and reported the smaller epsilon silently.
-    import warnings
 
     from sklearn.ensemble import BaggingClassifier
 
@@ -566,7 +564,6 @@ def test_search_plans_subsampling_on_the_real_training_fold_size(cv, n_train):
 
 
 def test_search_with_a_group_splitter_warns_only_for_subsampling():
-    import warnings
 
     from sklearn.model_selection import GroupKFold
 
