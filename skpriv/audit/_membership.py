@@ -35,11 +35,13 @@ class MembershipInferenceResult:
     advantage : float
         ``max(TPR - FPR)`` over thresholds (0: no leakage detected).
     epsilon_lower_bound : float
-        Empirical lower bound of epsilon at the given confidence.
+        Lower bound of epsilon at the given confidence (0: none shown).
     threshold : float
-        Score threshold that gave ``epsilon_lower_bound``.
+        Score threshold behind ``epsilon_lower_bound``, chosen on the
+        selection halves.
     tpr, fpr : float
-        True and false positive rates at that threshold.
+        True and false positive rates at that threshold on the evaluation
+        halves (the rates the bound is computed from).
     n_members, n_nonmembers : int
         Sizes of the two groups.
 
@@ -55,7 +57,9 @@ class MembershipInferenceResult:
     >>> from skpriv.audit import membership_inference
     >>> X, y = make_classification(n_samples=200, flip_y=0.2, random_state=0)
     >>> tree = DecisionTreeClassifier(random_state=0).fit(X[:100], y[:100])
-    >>> res = membership_inference(tree, X[:100], y[:100], X[100:], y[100:])
+    >>> res = membership_inference(
+    ...     tree, X[:100], y[:100], X[100:], y[100:], random_state=0
+    ... )
     >>> res.n_members, res.n_nonmembers
     (100, 100)
     >>> 0.5 < res.auc <= 1
@@ -78,6 +82,52 @@ def _check_confidence(confidence):
     return float(confidence)
 
 
+def _threshold_epsilons(s_in, s_out, thresholds, delta, alpha):
+    """Epsilon lower bound of the test "member if score >= t" at each ``t``.
+
+    Each bound holds with probability ``>= 1 - 2 alpha`` when ``t`` does not
+    depend on the scores: it uses a lower bound of the true positive rate and
+    an upper bound of the false positive rate (one-sided Clopper-Pearson,
+    ``alpha`` each). Both inequalities of ``(epsilon, delta)``-DP need exactly
+    these two: ``TPR <= e^eps FPR + delta`` and ``1 - FPR <= e^eps (1 - TPR)
+    + delta`` (Kairouz et al. 2015), so a smaller true TPR or a larger true
+    FPR only lowers the bound.
+    """
+    tp = s_in.size - np.searchsorted(s_in, thresholds, side="left")
+    fp = s_out.size - np.searchsorted(s_out, thresholds, side="left")
+    tpr_lo, _ = clopper_pearson(tp, s_in.size, alpha)
+    _, fpr_hi = clopper_pearson(fp, s_out.size, alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e1 = np.log(np.maximum(tpr_lo - delta, 0.0) / fpr_hi)
+        e2 = np.log(np.maximum(1.0 - fpr_hi - delta, 0.0) / (1.0 - tpr_lo))
+    eps = np.nan_to_num(np.maximum(e1, e2), nan=0.0, neginf=0.0, posinf=np.inf)
+    return np.maximum(eps, 0.0), tp, fp
+
+
+def _candidate_thresholds(s_in, s_out, n_thresholds):
+    pooled = np.r_[s_in, s_out]
+    finite = pooled[np.isfinite(pooled)]
+    if finite.size == 0:
+        return np.unique(pooled)
+    qs = np.linspace(0, 1, int(n_thresholds) + 2)[1:-1]
+    return np.unique(np.quantile(finite, qs))
+
+
+def _choose_threshold(s_in, s_out, n_thresholds, delta, alpha):
+    """The threshold whose bound looks best on the selection half.
+
+    Ranked by the bound itself (at the evaluation half's level), then, among
+    equal bounds (all zero when the half is small), by the smoothed log
+    likelihood ratio, so that a weak signal still picks a useful threshold.
+    """
+    thresholds = _candidate_thresholds(s_in, s_out, n_thresholds)
+    eps, tp, fp = _threshold_epsilons(s_in, s_out, thresholds, delta, alpha)
+    tpr = (tp + 0.5) / (s_in.size + 1.0)
+    fpr = (fp + 0.5) / (s_out.size + 1.0)
+    ratio = np.maximum(np.log(tpr / fpr), np.log((1 - fpr) / (1 - tpr)))
+    return thresholds[np.lexsort((ratio, eps))[-1]]
+
+
 def membership_inference(
     estimator,
     X_members,
@@ -89,15 +139,18 @@ def membership_inference(
     delta=0.0,
     confidence=0.95,
     n_thresholds=20,
+    random_state=None,
 ):
     """Loss/confidence-threshold membership inference against a fitted model.
 
     The attack (Yeom et al. 2018) scores every example — by default minus
-    its loss — and says "member" above a threshold. For each of
-    ``n_thresholds`` thresholds (quantiles of all scores) it bounds the true
-    and false positive rates with one-sided Clopper-Pearson intervals
-    (Bonferroni over thresholds and the two rates) and turns them into the
-    epsilon a ``(epsilon, delta)``-DP training would need:
+    its loss — and says "member" at or above a threshold. The members and
+    the non-members are each split at random into two halves. On the first
+    halves, ``n_thresholds`` thresholds (quantiles of their scores) are tried
+    and the most telling one is kept; on the second halves, one-sided
+    Clopper-Pearson intervals bound the true positive rate from below and the
+    false positive rate from above, ``(1 - confidence) / 2`` each, and give
+    the epsilon an ``(epsilon, delta)``-DP training would need:
     ``epsilon >= log((TPR - delta) / FPR)`` and
     ``log((1 - FPR - delta) / (1 - TPR))`` (Kairouz et al. 2015).
 
@@ -107,17 +160,23 @@ def membership_inference(
         The model under attack (any classifier with ``predict_proba``, or a
         regressor with ``score="loss"``).
     X_members, y_members : array-like
-        Examples the model was trained on.
+        Examples the model was trained on (at least 2).
     X_nonmembers, y_nonmembers : array-like
-        Examples from the same distribution that it was not trained on.
+        Examples from the same distribution that it was not trained on (at
+        least 2).
     score : {"loss", "confidence", "margin"} or callable, default="loss"
-        Per-example score, higher meaning "member" (see Notes).
+        Per-example score, higher meaning "member" (see
+        :func:`example_scores`).
     delta : float, default=0.0
         The delta of the guarantee being tested.
     confidence : float, default=0.95
         Confidence of the epsilon lower bound.
     n_thresholds : int, default=20
-        Number of thresholds tried (a Bonferroni correction pays for them).
+        Number of thresholds tried on the selection halves. Trying more costs
+        no confidence: the bound is computed on the other halves.
+    random_state : int, numpy.random.Generator or None, default=None
+        Draws the split into the selection and the evaluation halves. An int
+        makes the result reproducible.
 
     Returns
     -------
@@ -126,14 +185,28 @@ def membership_inference(
 
     See Also
     --------
-    canary_audit : A one-run audit with inserted canaries.
+    canary_audit : A one-run audit of the training algorithm with inserted
+        canaries.
 
     Notes
     -----
-    All examples are scored against one trained model, so the examples are
-    not independent trials: the bound is the usual empirical (heuristic) one
-    of membership-inference studies. :func:`canary_audit` gives a rigorous
-    one-run bound. Thresholds come from the pooled scores.
+    The bound holds with probability at least ``confidence`` whenever each
+    example's score is an independent draw from the members' or the
+    non-members' score distribution: the threshold is chosen on examples the
+    bound does not use, so it is a fixed threshold for the evaluation halves.
+    For instance, of many audits of a model that does not depend on its
+    training rows at all (epsilon = 0), at most a share ``1 - confidence``
+    report a positive bound. Choosing the best of many thresholds on the
+    same examples that bound it would overstate epsilon, which is why half of
+    the examples are set aside.
+
+    All examples are scored against one trained model, so as a bound on the
+    training algorithm's epsilon (rather than on this one model's scores)
+    it is the usual empirical one of membership-inference studies;
+    :func:`canary_audit` randomizes the training data and gives a rigorous
+    one-run bound. ``auc`` and ``advantage`` use all examples and are
+    descriptive: ``advantage`` is the largest gap over all thresholds, so it
+    is above 0 even for a model that leaks nothing.
 
     References
     ----------
@@ -141,6 +214,8 @@ def membership_inference(
        machine learning: analyzing the connection to overfitting", CSF 2018.
     .. [2] M. Jagielski, J. Ullman, A. Oprea, "Auditing differentially
        private machine learning: how private is private SGD?", NeurIPS 2020.
+    .. [3] P. Kairouz, S. Oh, P. Viswanath, "The composition theorem for
+       differential privacy", ICML 2015.
 
     Examples
     --------
@@ -149,7 +224,9 @@ def membership_inference(
     >>> from skpriv.audit import membership_inference
     >>> X, y = make_classification(n_samples=400, flip_y=0.2, random_state=0)
     >>> tree = DecisionTreeClassifier(random_state=0).fit(X[:200], y[:200])
-    >>> res = membership_inference(tree, X[:200], y[:200], X[200:], y[200:])
+    >>> res = membership_inference(
+    ...     tree, X[:200], y[:200], X[200:], y[200:], random_state=0
+    ... )
     >>> res.auc > 0.6, res.epsilon_lower_bound > 0
     (True, True)
     """
@@ -161,40 +238,47 @@ def membership_inference(
         or n_thresholds < 1
     ):
         raise ValueError(f"n_thresholds must be an integer >= 1; got {n_thresholds!r}.")
+    rng = check_random_state(random_state)
     s_in = example_scores(estimator, X_members, y_members, score)
     s_out = example_scores(estimator, X_nonmembers, y_nonmembers, score)
-    if s_in.size == 0 or s_out.size == 0:
-        raise ValueError("membership_inference needs members and non-members.")
-    if not (np.all(np.isfinite(s_in)) and np.all(np.isfinite(s_out))):
-        s_in = np.nan_to_num(s_in, nan=-np.inf)
-        s_out = np.nan_to_num(s_out, nan=-np.inf)
+    if s_in.size < 2 or s_out.size < 2:
+        raise ValueError(
+            f"membership_inference needs at least 2 members and 2 non-members "
+            f"(half of each choose the threshold, the other half bound "
+            f"epsilon); got {s_in.size} and {s_out.size}."
+        )
+    # A NaN score (a model failing on a row) counts as "least member-like".
+    s_in = np.nan_to_num(s_in, nan=-np.inf, posinf=np.inf, neginf=-np.inf)
+    s_out = np.nan_to_num(s_out, nan=-np.inf, posinf=np.inf, neginf=-np.inf)
     labels = np.r_[np.ones(s_in.size), np.zeros(s_out.size)]
     pooled = np.r_[s_in, s_out]
-    finite = np.where(np.isfinite(pooled), pooled, np.nan)
-    filled = np.nan_to_num(finite, nan=np.nanmin(finite))
-    auc = float(roc_auc_score(labels, filled))
-    roc_fpr, roc_tpr, _ = roc_curve(labels, filled)
+    finite = pooled[np.isfinite(pooled)]
+    if finite.size:
+        # roc_auc_score refuses infinities; clipping keeps their order.
+        pooled = np.clip(pooled, finite.min() - 1.0, finite.max() + 1.0)
+    else:
+        pooled = np.sign(pooled)
+    auc = float(roc_auc_score(labels, pooled))
+    roc_fpr, roc_tpr, _ = roc_curve(labels, pooled)
 
-    qs = np.linspace(0, 1, int(n_thresholds) + 2)[1:-1]
-    thresholds = np.unique(np.nanquantile(finite, qs))
-    alpha = (1.0 - confidence) / (2 * thresholds.size)
-    tp = np.array([(s_in >= t).sum() for t in thresholds])
-    fp = np.array([(s_out >= t).sum() for t in thresholds])
-    tpr, fpr = tp / s_in.size, fp / s_out.size
-    tpr_lo, tpr_hi = clopper_pearson(tp, s_in.size, alpha)
-    fpr_lo, fpr_hi = clopper_pearson(fp, s_out.size, alpha)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        e1 = np.log(np.maximum(tpr_lo - delta, 0.0) / fpr_hi)
-        e2 = np.log(np.maximum(1.0 - fpr_lo - delta, 0.0) / (1.0 - tpr_lo))
-    eps = np.nan_to_num(np.maximum(e1, e2), nan=0.0, neginf=0.0, posinf=np.inf)
-    best = int(np.argmax(eps))
+    alpha = (1.0 - confidence) / 2.0
+    perm_in, perm_out = rng.permutation(s_in.size), rng.permutation(s_out.size)
+    sel_in, ev_in = np.split(s_in[perm_in], [s_in.size // 2])
+    sel_out, ev_out = np.split(s_out[perm_out], [s_out.size // 2])
+    threshold = _choose_threshold(
+        np.sort(sel_in), np.sort(sel_out), n_thresholds, delta, alpha
+    )
+    ev_in, ev_out = np.sort(ev_in), np.sort(ev_out)
+    eps, tp, fp = _threshold_epsilons(
+        ev_in, ev_out, np.array([threshold]), delta, alpha
+    )
     return MembershipInferenceResult(
         auc=auc,
         advantage=float(max(np.max(roc_tpr - roc_fpr), 0.0)),
-        epsilon_lower_bound=float(max(eps[best], 0.0)),
-        threshold=float(thresholds[best]),
-        tpr=float(tpr[best]),
-        fpr=float(fpr[best]),
+        epsilon_lower_bound=float(eps[0]),
+        threshold=float(threshold),
+        tpr=float(tp[0] / ev_in.size),
+        fpr=float(fp[0] / ev_out.size),
         n_members=int(s_in.size),
         n_nonmembers=int(s_out.size),
     )

@@ -28,7 +28,7 @@ def split():
 def test_overfit_model_leaks(split):
     Xi, yi, Xo, yo = split
     tree = DecisionTreeClassifier(random_state=0).fit(Xi, yi)
-    res = membership_inference(tree, Xi, yi, Xo, yo)
+    res = membership_inference(tree, Xi, yi, Xo, yo, random_state=0)
     assert res.auc > 0.55
     assert res.advantage > 0.15
     assert res.epsilon_lower_bound > 0.3
@@ -42,9 +42,11 @@ def test_model_that_ignores_training_data_does_not_leak(split, score):
     # Trained on other data: members and non-members are exchangeable.
     X, y = make_classification(n_samples=300, flip_y=0.2, random_state=1)
     model = LogisticRegression().fit(X, y)
-    res = membership_inference(model, Xi, yi, Xo, yo, score=score, confidence=0.99)
+    res = membership_inference(
+        model, Xi, yi, Xo, yo, score=score, confidence=0.99, random_state=0
+    )
     assert abs(res.auc - 0.5) < 0.1
-    assert res.epsilon_lower_bound < 0.5
+    assert res.epsilon_lower_bound == 0.0
 
 
 def test_scores_and_validation(split):
