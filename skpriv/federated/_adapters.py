@@ -172,7 +172,9 @@ class ParameterAdapter:
     def update_state(self, estimator, aux, weights) -> None:
         """Update non-trainable global state from the clients' ``aux`` dicts.
 
-        The default does nothing.
+        Called only without DP: the clients' statistics are exact, so under
+        client-level DP (or with a DP local learner) :meth:`advance_state`
+        is called instead. The default does nothing.
 
         Parameters
         ----------
@@ -183,6 +185,23 @@ class ParameterAdapter:
         weights : ndarray of shape (n_clients,)
             The clients' aggregation weights (their row counts, or ones
             with client-level DP).
+        """
+
+    def advance_state(self, estimator, n_steps) -> None:
+        """Advance non-trainable global state by a public number of steps.
+
+        Called after each round of a private fit instead of
+        :meth:`update_state`, with the expected number of local steps of a
+        client (``local_epochs * n_samples / n_clients``, public), so the
+        global state depends on no client's private statistics. The default
+        does nothing.
+
+        Parameters
+        ----------
+        estimator : estimator object
+            The global model, after the round's aggregated weights were set.
+        n_steps : float
+            Expected local steps of a client in the round.
         """
 
     def prepare_X(self, X):
@@ -249,7 +268,9 @@ class LinearPartialFitAdapter(_LinearWeights):
     Each local epoch is one ``partial_fit`` pass over the client's rows,
     starting from the global ``coef_``/``intercept_``. The step counter ``t_``
     that drives the learning-rate schedule is averaged across clients so the
-    schedule advances as in centralized training.
+    schedule advances as in centralized training; in a private fit it
+    advances by the public expected number of local steps instead (the
+    clients' counters reveal their row counts).
     """
 
     def initialize(self, estimator, n_features, classes, rng):
@@ -296,6 +317,10 @@ class LinearPartialFitAdapter(_LinearWeights):
         if hasattr(estimator, "t_") and aux:
             t = np.array([a["t_"] for a in aux])
             estimator.t_ = float(np.average(t, weights=weights))
+
+    def advance_state(self, estimator, n_steps):
+        if hasattr(estimator, "t_"):
+            estimator.t_ = float(estimator.t_) + float(n_steps)
 
 
 class LinearWarmStartAdapter(_LinearWeights):

@@ -1,8 +1,10 @@
-"""Server-side aggregation: clipping, DP noise, FedAvg/FedAdam/FedYogi steps."""
+"""Server-side aggregation: clipping and FedAvg/FedAdam/FedYogi steps.
+
+The DP noise is added by the plan's grid mechanism (``_plan.py``)."""
 
 import numpy as np
 
-__all__ = ["ServerOptimizer", "clip_updates", "gaussian_noise"]
+__all__ = ["ServerOptimizer", "clip_updates"]
 
 
 def clip_updates(
@@ -15,13 +17,6 @@ def clip_updates(
     norms = np.linalg.norm(updates, axis=1)
     scale = np.minimum(1.0, clip_norm / np.maximum(norms, np.finfo(np.float64).tiny))
     return updates * scale[:, None], norms
-
-
-def gaussian_noise(sigma: float, size: int, rng) -> np.ndarray:
-    """Gaussian noise of standard deviation ``sigma`` from skpriv's mechanisms."""
-    from ..mechanisms import Gaussian
-
-    return np.asarray(Gaussian(sigma).sample((size,), rng), dtype=np.float64)
 
 
 class ServerOptimizer:

@@ -13,13 +13,14 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ..accounting import dpsgd_noise_multiplier, make_accountant
-from ..base import PrivacyMixin, privacy_constraints
+from ..accounting import dpsgd_noise_multiplier, epsilon_of
+from ..base import DP, PUBLIC, PrivacyMixin, declared_releases, privacy_constraints
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._validation import check_delta
 from ._adapters import get_adapter
-from ._aggregation import ServerOptimizer, clip_updates, gaussian_noise
+from ._aggregation import ServerOptimizer, clip_updates
 from ._partition import clients_from_ids, partition_dirichlet, partition_iid
+from ._plan import FederatedPlan
 from ._secagg import SecureAggregator
 
 __all__ = ["BaseFederated"]
@@ -57,12 +58,7 @@ def _train_clients(adapter, global_est, jobs, classes, epochs, proximal_mu):
     return results
 
 
-def _epsilon(event, delta, accountant="pld") -> float:
-    if isinstance(event, dp_accounting.NonPrivateDpEvent):
-        return math.inf
-    acc = make_accountant(accountant)
-    acc.compose(event)
-    return float(acc.get_epsilon(delta))
+_NO_DP = "uncovered: trained without differential privacy (no noise, non-DP learner)"
 
 
 class BaseFederated(PrivacyMixin, BaseEstimator):
@@ -81,12 +77,42 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         "epsilon": [*privacy_constraints("epsilon")["epsilon"], None],
         **privacy_constraints("delta", "random_state"),
         "secure_aggregation": ["boolean"],
-        "n_clients": [Interval(Integral, 1, None, closed="left")],
+        "n_clients": [Interval(Integral, 1, None, closed="left"), None],
         "partition": [StrOptions({"iid", "dirichlet"})],
         "dirichlet_alpha": [Interval(Real, 0, None, closed="neither")],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
+
+    # What a fit releases (see skpriv.base). Kinds that depend on whether the
+    # fit was private are adjusted in _release_kinds.
+    _privacy_releases = {
+        "estimator_": DP,
+        "adapter_": PUBLIC,
+        "n_rounds_": PUBLIC,
+        "history_": DP,  # round number and wall time only, under DP
+        "noise_multiplier_": PUBLIC,
+        "epsilon_": PUBLIC,
+        "client_dp_event_": PUBLIC,
+        "record_dp_event_": PUBLIC,
+        # Set only when public: simulated clients (from n_clients), or ids
+        # passed to a fit without DP (then the model is uncovered anyway).
+        "n_clients_": PUBLIC,
+        "client_ids_": PUBLIC,
+    }
+
+    def _release_kinds(self):
+        kinds = dict(declared_releases(type(self)))
+        if not self.__dict__.get("_private_model", True):
+            kinds["estimator_"] = _NO_DP
+            kinds["history_"] = (
+                "uncovered: exact per-round scores, client and clipping counts "
+                "(no differential privacy)"
+            )
+            if self.__dict__.get("_clients_given", False):
+                reason = "uncovered: the client ids passed to fit"
+                kinds["n_clients_"] = kinds["client_ids_"] = reason
+        return kinds
 
     # ------------------------------------------------------------------ helpers
     def _default_estimator(self):  # pragma: no cover - abstract
@@ -95,7 +121,11 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
     def _dp_on(self) -> bool:
         return self.epsilon is not None or self.noise_multiplier > 0
 
-    def _check_config(self):
+    def _n_clients(self) -> int:
+        """The public number of clients (``n_clients``; 10 when None)."""
+        return 10 if self.n_clients is None else int(self.n_clients)
+
+    def _check_config(self, clients_given=False):
         if self._dp_on() and self.clip_norm is None:
             which = "epsilon" if self.epsilon is not None else "noise_multiplier"
             raise ValueError(
@@ -104,8 +134,18 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             )
         if self._dp_on():
             check_delta(self.delta, allow_zero=False)
+            if clients_given and self.n_clients is None:
+                raise ValueError(
+                    "Client-level DP with fit(..., clients=ids) needs n_clients, "
+                    "the public number of clients: the noisy sum is divided by "
+                    "client_fraction * n_clients (a fixed denominator), since "
+                    "the true number of clients is private. Pass e.g. "
+                    "n_clients=100."
+                )
 
     def _resolved_noise_multiplier(self) -> float:
+        if not self._dp_on():
+            return 0.0
         if self.epsilon is None:
             return float(self.noise_multiplier)
         # RDP calibration is fast at every epsilon and never overshoots (RDP
@@ -118,26 +158,30 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             accountant="rdp",
         )
 
-    def _client_event(self, noise_multiplier):
-        if noise_multiplier <= 0:
-            return dp_accounting.NonPrivateDpEvent()
-        event = dp_accounting.GaussianDpEvent(noise_multiplier)
-        if self.client_fraction < 1:
-            event = dp_accounting.PoissonSampledDpEvent(self.client_fraction, event)
-        return dp_accounting.SelfComposedDpEvent(event, self.n_rounds)
+    def _plan(self, clients_given=False) -> FederatedPlan:
+        """The one plan of a fit: noise, denominator and DP event (public inputs)."""
+        self._check_config(clients_given)
+        return FederatedPlan(
+            noise_multiplier=self._resolved_noise_multiplier(),
+            clip_norm=None if self.clip_norm is None else float(self.clip_norm),
+            client_fraction=float(self.client_fraction),
+            n_rounds=int(self.n_rounds),
+            n_clients=self._n_clients(),
+        )
+
+    def _inner_is_dp(self) -> bool:
+        return self.estimator is not None and hasattr(
+            self.estimator, "_planned_dp_event"
+        )
 
     def _planned_dp_event(self, n_samples):
-        self._check_config()
-        client = self._client_event(self._resolved_noise_multiplier())
-        if not isinstance(client, dp_accounting.NonPrivateDpEvent):
-            return client
-        inner = self.estimator
-        if inner is not None and hasattr(inner, "_planned_dp_event"):
-            n = None if n_samples is None else max(1, n_samples // self.n_clients)
-            return dp_accounting.SelfComposedDpEvent(
-                inner._planned_dp_event(n), self.n_rounds
-            )
-        return client
+        plan = self._plan()
+        if plan.dp or not self._inner_is_dp():
+            return plan.client_event()
+        n = None if n_samples is None else max(1, n_samples // plan.n_clients)
+        return dp_accounting.SelfComposedDpEvent(
+            self.estimator._planned_dp_event(n), plan.n_rounds
+        )
 
     def _log(self, msg):
         if self.verbose:
@@ -149,21 +193,22 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         if clients is not None:
             ids, parts = clients_from_ids(clients, n)
             return ids, parts
-        if self.n_clients > n:
+        n_clients = self._n_clients()
+        if n_clients > n:
             raise ValueError(
-                f"n_clients={self.n_clients} is larger than n_samples={n}: every "
+                f"n_clients={n_clients} is larger than n_samples={n}: every "
                 f"simulated client needs at least one row. Lower n_clients or "
                 f"pass clients=."
             )
         if self.partition == "iid":
-            parts = partition_iid(n, self.n_clients, rng)
+            parts = partition_iid(n, n_clients, rng)
         else:
-            parts = partition_dirichlet(y, self.n_clients, self.dirichlet_alpha, rng)
-        return np.arange(self.n_clients), parts
+            parts = partition_dirichlet(y, n_clients, self.dirichlet_alpha, rng)
+        return np.arange(n_clients), parts
 
     def _federate(self, X, y, clients, rng, classes):
         """The FedAvg loop; ``y`` is already encoded for the inner estimator."""
-        self._check_config()
+        plan = self._plan(clients_given=clients is not None)
         base = self._default_estimator() if self.estimator is None else self.estimator
         adapter = get_adapter(base)
         if self.proximal_mu > 0 and not adapter.supports_proximal:
@@ -191,13 +236,17 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-        noise_multiplier = self._resolved_noise_multiplier() if self._dp_on() else 0.0
-        dp = noise_multiplier > 0
+        dp = plan.dp
+        # Whether the model is claimed DP (client-level noise, or a DP local
+        # learner): then nothing else computed from private data without
+        # noise may be released (history, weights, step counters).
+        private = dp or hasattr(base, "_planned_dp_event")
 
         Xk = adapter.prepare_X(X)
         global_est = adapter.initialize(clone(base), X.shape[1], classes, rng)
         weights = adapter.get_weights(global_est)
         gvec = _flatten(weights)
+        mech = plan.mechanism(gvec.size) if dp else None
         lr = self.server_learning_rate
         if lr is None:
             lr = 1.0 if self.aggregation == "fedavg" else 0.1
@@ -205,11 +254,16 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         # Drawn whether or not it is used, so that turning secure aggregation
         # on leaves every other random choice unchanged.
         graph_seed = int(rng.integers(2**31))
-        secagg = (
-            SecureAggregator(random_state=graph_seed)
-            if self.secure_aggregation
-            else None
-        )
+        secagg = None
+        if self.secure_aggregation:
+            # Under DP the updates travel as exact multiples of the noise grid
+            # step, so the fixed-point sum must resolve that step.
+            bits = 24 if mech is None else max(24, -math.frexp(mech.granularity)[1] + 1)
+            secagg = SecureAggregator(random_state=graph_seed, fractional_bits=bits)
+        # Under private training the per-client step counters are private;
+        # the schedule advances by the expected steps, from public n and
+        # n_clients.
+        public_steps = self.local_epochs * X.shape[0] / plan.n_clients
 
         history, inner_events = [], []
         n_jobs = effective_n_jobs(self.n_jobs)
@@ -221,12 +275,19 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             else:
                 chosen = np.arange(n_clients)
             seeds = rng.integers(0, 2**31 - 1, size=len(chosen))
-            record = {"round": rnd + 1, "n_clients": int(len(chosen))}
-            if secagg is not None and len(chosen) < 3 and len(chosen) > 0:
+            record = {"round": rnd + 1}
+            if not private:
+                record["n_clients"] = int(len(chosen))
+            use_secagg = secagg is not None and len(chosen) >= 3
+            if secagg is not None and 0 < len(chosen) < 3 and not dp:
                 chosen = chosen[:0]  # too few for secure aggregation: skip
                 record["skipped"] = "fewer than 3 clients sampled"
+            # Under DP a round is never skipped for want of clients: skipping
+            # two clients' updates when a third joins would give one client
+            # three clip norms of influence. Such rounds sum in the clear at
+            # the (trusted) aggregator, which adds the noise anyway.
             results, pending = [], None
-            if secagg is not None and len(chosen):
+            if use_secagg and len(chosen):
                 # The protocol's input-independent stages (keys, shares, masks)
                 # run before local training; clients keep long-term keys by id.
                 pending = secagg.start(
@@ -246,20 +307,21 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
                 raise
             if results:
                 updates = np.stack([r[0] for r in results]) - gvec
-                if self.clip_norm is not None:
-                    updates, norms = clip_updates(updates, self.clip_norm)
-                    record["clipped"] = int(np.sum(norms > self.clip_norm))
-                w = np.ones(len(results)) if dp else sizes[chosen].astype(float)
                 inner_events.extend(r[2] for r in results if r[2] is not None)
+                # Equal weights whenever the model is claimed private: the
+                # clients' row counts are private.
+                w = np.ones(len(results)) if private else sizes[chosen].astype(float)
+                if dp:
+                    updates, _ = plan.clip_to_grid(updates, mech.granularity)
+                elif self.clip_norm is not None:
+                    updates, norms = clip_updates(updates, self.clip_norm)
+                    if not private:
+                        record["clipped"] = int(np.sum(norms > self.clip_norm))
             if dp:
                 total = np.zeros(gvec.size)
                 if results:
                     total = self._sum(pending, updates, None)
-                total = total + gaussian_noise(
-                    noise_multiplier * self.clip_norm, gvec.size, rng
-                )
-                # Fixed denominator (McMahan et al. 2018): the expected count.
-                mean_update = total / (self.client_fraction * n_clients)
+                mean_update = plan.noisy_mean(total, mech, rng)
             elif results:
                 mean_update = self._sum(pending, updates, w)
             else:
@@ -267,14 +329,17 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             if mean_update is not None:
                 gvec = server.step(gvec, mean_update)
                 adapter.set_weights(global_est, _unflatten(gvec, weights))
-                if results:
+                if private:
+                    adapter.advance_state(global_est, public_steps)
+                elif results:
                     adapter.update_state(global_est, [r[1] for r in results], w)
             record["seconds"] = time.perf_counter() - tic
-            if not dp:
+            if not private:
                 record["score"] = float(self._round_score(global_est, Xk, y))
             history.append(record)
             self._log(
-                f"round {rnd + 1}/{self.n_rounds}: {record['n_clients']} clients"
+                f"round {rnd + 1}/{self.n_rounds}"
+                + (f": {record['n_clients']} clients" if "n_clients" in record else "")
                 + (f", score={record['score']:.4f}" if "score" in record else "")
                 + f" ({record['seconds']:.2f}s)"
             )
@@ -282,11 +347,18 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         self.estimator_ = global_est
         self.adapter_ = adapter
         self.n_rounds_ = self.n_rounds
-        self.n_clients_ = n_clients
-        self.client_ids_ = ids
+        self._private_model = private
+        self._clients_given = clients is not None
+        for attr in ("n_clients_", "client_ids_"):
+            self.__dict__.pop(attr, None)
+        if clients is None or not private:
+            # Under DP, the ids and count of the clients given to fit would
+            # tell who took part: they are not kept.
+            self.n_clients_ = n_clients
+            self.client_ids_ = ids
         self.history_ = history
-        self.noise_multiplier_ = noise_multiplier
-        self._record_events(noise_multiplier, inner_events)
+        self.noise_multiplier_ = plan.noise_multiplier
+        self._record_events(plan, inner_events, self.n_rounds)
         return self
 
     def _train_round(self, adapter, global_est, jobs, classes, parallel):
@@ -318,22 +390,22 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         total = pending.finish(np.column_stack([updates * w[:, None], w]))
         return total[:-1] / total[-1]
 
-    def _record_events(self, noise_multiplier, inner_events):
-        client = self._client_event(noise_multiplier)
+    def _record_events(self, plan, inner_events, n_rounds):
+        """Record what ran: the plan's client-level event over ``n_rounds``
+        rounds, and the record-level events of DP local learners."""
+        client = plan.client_event(n_rounds)
         self.client_dp_event_ = client
         candidates = [client]
         if inner_events:
             # Disjoint clients compose in parallel; a row sees one client per round.
-            eps = {}
-            for e in inner_events:
-                key = repr(e)
-                if key not in eps:
-                    eps[key] = (_epsilon(e, self.delta, "rdp"), e)
-            worst = max(eps.values(), key=lambda pair: pair[0])[1]
-            candidates.append(dp_accounting.SelfComposedDpEvent(worst, self.n_rounds))
+            worst = max(
+                {repr(e): e for e in inner_events}.values(),
+                key=lambda e: epsilon_of(e, self.delta, "rdp"),
+            )
+            candidates.append(dp_accounting.SelfComposedDpEvent(worst, n_rounds))
         self.record_dp_event_ = candidates[-1]
         # Pick the tighter bound with the fast RDP accountant.
-        self.dp_event_ = min(candidates, key=lambda e: _epsilon(e, self.delta, "rdp"))
+        self.dp_event_ = min(candidates, key=lambda e: epsilon_of(e, self.delta, "rdp"))
 
     @property
     def epsilon_(self):
@@ -348,7 +420,7 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         key = (repr(event), self.delta)
         cache = self.__dict__.get("_epsilon_cache")
         if cache is None or cache[0] != key:
-            cache = (key, _epsilon(event, self.delta))
+            cache = (key, epsilon_of(event, self.delta))
             self._epsilon_cache = cache
         return cache[1]
 

@@ -5,6 +5,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
+from ..base import PUBLIC, reject_fit_params
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import _fit_context, validate_data
 from ._base import BaseFederated
@@ -66,8 +67,13 @@ _COMMON_PARAMS = """estimator : estimator object, default=None
         with SecAgg+ neighbourhoods), so the server only learns their sum.
         Needs at least 3 clients.
 
-    n_clients : int, default=10
-        Number of simulated clients when ``fit`` gets no ``clients``.
+    n_clients : int, default=None
+        The public number of clients. Without ``clients`` in ``fit``: the
+        number of simulated clients (``None``: 10). With ``clients`` and
+        client-level DP: required, the declared number of clients whose
+        expected sample ``client_fraction * n_clients`` is the fixed
+        denominator of the noisy average (the true count is private and is
+        never used). Unused with ``clients`` and no DP.
 
     partition : {{"iid", "dirichlet"}}, default="iid"
         How rows are dealt to simulated clients: uniformly at random, or by a
@@ -91,16 +97,20 @@ _COMMON_ATTRS = """estimator_ : estimator
         Rounds run.
 
     n_clients_ : int
-        Number of clients (given or simulated).
+        Number of clients (given or simulated). Not set after a private fit
+        (client-level DP or a DP local learner) on given ``clients``: the
+        count would tell whether a client took part.
 
     client_ids_ : ndarray
-        The client ids, in the order used internally.
+        The client ids, in the order used internally. Not set when
+        ``n_clients_`` is not.
 
     history_ : list of dict
-        One record per round: ``round``, ``n_clients`` (sampled),
-        ``seconds``, ``clipped`` (updates clipped, when ``clip_norm`` is set),
-        and ``score`` of the global model on the clients' data (only without
-        DP: an exact score is not private).
+        One record per round: ``round`` and ``seconds`` (wall time, a side
+        channel the privacy model does not cover). Without DP also
+        ``n_clients`` (sampled), ``clipped`` (updates clipped, when
+        ``clip_norm`` is set) and ``score`` of the global model on the
+        clients' data; under DP these exact statistics are not kept.
 
     noise_multiplier_ : float
         Noise multiplier used (calibrated from ``epsilon`` when given).
@@ -127,17 +137,28 @@ _NOTES = """Each round, every client is included with probability
     ``local_epochs`` epochs on their rows, and send the update (local minus
     global). Without DP the server averages the updates weighted by client
     size; with DP the updates are clipped to ``clip_norm``, summed with
-    equal weights, noised with ``N(0, (noise_multiplier * clip_norm)^2)``
-    and divided by the expected number of clients ``client_fraction *
-    n_clients`` (the fixed-denominator estimator, whose sensitivity to one
-    client is ``clip_norm``). The privacy event is
+    equal weights, rounded to the noise grid and noised with skpriv's
+    floating-point-safe :class:`~skpriv.mechanisms.Gaussian` (standard
+    deviation ``noise_multiplier`` times the clip norm plus the rounding
+    term), then divided by the public expected number of clients
+    ``client_fraction * n_clients`` (the fixed-denominator estimator, whose
+    sensitivity to one client is ``clip_norm``; the true number of clients
+    is never used). The neighbouring relation is add/remove one client, and
+    the privacy event is
     ``SelfComposed(PoissonSampled(Gaussian(noise_multiplier), client_fraction),
-    n_rounds)``, accounted with dp-accounting's PLD accountant.
+    n_rounds)``, accounted with dp-accounting's PLD accountant. Under DP
+    nothing else computed from the clients without noise is released: no
+    client counts, clipping counts or scores in ``history_``, equal client
+    weights, and step counters (``t_``) advanced by the public expected
+    number of local steps.
 
     Secure aggregation protects individual updates from the server but not
     the aggregate, and does not stop malicious clients from sending poisoned
-    updates. With DP and secure aggregation the server adds the noise to the
-    unmasked sum (central DP with a trusted aggregator of the sum).
+    updates. With DP and secure aggregation each client's update is clipped
+    and rounded before it is masked, and the server adds the noise to the
+    unmasked sum (central DP with a trusted aggregator of the sum); a round
+    that samples fewer than 3 clients is summed in the clear by that
+    aggregator (without DP such a round is skipped).
 
     The in-process simulation runs clients sequentially or in ``n_jobs``
     processes; :mod:`skpriv.federated.flower` runs the same configuration on
@@ -162,10 +183,15 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
     ----------
     {_COMMON_PARAMS.format(default="SGDClassifier()")}
 
+    classes : array-like of shape (n_classes,), default=None
+        All class labels, declared as public metadata (``classes_`` is then
+        public). ``None`` reads them from ``y``: the label set is then
+        released without noise, which ``privacy_spent`` names.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels: ``classes`` when given, else those found in ``y``.
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -224,14 +250,16 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
         epsilon=None,
         delta=1e-5,
         secure_aggregation=False,
-        n_clients=10,
+        n_clients=None,
         partition="iid",
         dirichlet_alpha=0.5,
         random_state=None,
         n_jobs=None,
         verbose=0,
+        classes=None,
     ):
         self.estimator = estimator
+        self.classes = classes
         self.n_rounds = n_rounds
         self.local_epochs = local_epochs
         self.client_fraction = client_fraction
@@ -277,14 +305,45 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
         """
         return self._privacy_fit(X, y, clients=clients)
 
-    def _fit(self, X, y, rng, clients=None):
+    _parameter_constraints = {
+        **BaseFederated._parameter_constraints,
+        "classes": ["array-like", None],
+    }
+
+    def _release_kinds(self):
+        kinds = super()._release_kinds()
+        if not self.__dict__.get("_classes_declared", False):
+            kinds["classes_"] = (
+                "uncovered: the label set, read from y (declare it with classes=)"
+            )
+        else:
+            kinds["classes_"] = PUBLIC
+        return kinds
+
+    def _fit(self, X, y, rng, clients=None, **fit_params):
+        reject_fit_params(self, fit_params)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
+        if self.classes is None:
+            self.classes_, codes = np.unique(y, return_inverse=True)
+            self._classes_declared = False
+        else:
+            self.classes_ = np.unique(np.asarray(self.classes))
+            if len(self.classes_) != len(np.asarray(self.classes).ravel()):
+                raise ValueError("classes must not repeat a label.")
+            unknown = np.setdiff1d(y, self.classes_)
+            if unknown.size:
+                # The labels themselves are private: only their count is named.
+                raise ValueError(
+                    f"y has {unknown.size} label(s) missing from classes; list "
+                    f"every label in classes."
+                )
+            codes = np.searchsorted(self.classes_, y)
+            self._classes_declared = True
         if len(self.classes_) < 2:
+            which = "classes" if self.classes is not None else "y"
             raise ValueError(
-                f"FederatedClassifier needs samples of at least 2 classes in y; "
-                f"got 1 class ({self.classes_[0]!r})."
+                f"FederatedClassifier needs at least 2 classes in {which}; got 1."
             )
         from ._adapters import get_adapter
 
@@ -444,7 +503,7 @@ class FederatedRegressor(RegressorMixin, BaseFederated):
         epsilon=None,
         delta=1e-5,
         secure_aggregation=False,
-        n_clients=10,
+        n_clients=None,
         partition="iid",
         dirichlet_alpha=0.5,
         random_state=None,
@@ -497,7 +556,8 @@ class FederatedRegressor(RegressorMixin, BaseFederated):
         """
         return self._privacy_fit(X, y, clients=clients)
 
-    def _fit(self, X, y, rng, clients=None):
+    def _fit(self, X, y, rng, clients=None, **fit_params):
+        reject_fit_params(self, fit_params)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         return self._federate(X, y.astype(np.float64), clients, rng, None)
 
