@@ -13,11 +13,19 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ..accounting import gaussian_sigma
-from ..base import PrivacyMixin, privacy_constraints, reject_fit_params
+from ..base import (
+    DP,
+    PUBLIC,
+    PrivacyMixin,
+    declared_releases,
+    privacy_constraints,
+    reject_fit_params,
+)
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import Interval, StrOptions, validate_data
 from ..utils._validation import check_data_norm, clip_rows_l2, resolve_data_norm
 from . import _mechanisms as mech
+from ._classes import encode_classes
 
 __all__ = ["DPLogisticRegression"]
 
@@ -66,6 +74,16 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         ``"private"`` spends 10% of the budget (see Notes) on the 95th
         percentile of the row norms, rounded up to a power of two.
 
+    classes : array-like of shape (n_classes,), default=None
+        The public list of labels (at least 2). The model has one output per
+        label, whether or not the training data holds it, so ``classes_``
+        and the shape of ``coef_`` reveal nothing about the rows; a training
+        label outside the list raises a ``ValueError``. ``None`` reads the
+        labels from ``y`` and raises a
+        :class:`~skpriv.exceptions.PrivacyLeakWarning`: one row carrying a
+        rare label then shows in ``classes_``, which ``privacy_spent`` names
+        as not covered.
+
     C : float, default=1.0
         Inverse of the regularisation strength, as in scikit-learn: the
         objective is ``C * sum_i loss_i + ||W||^2 / 2`` on the scaled rows.
@@ -104,7 +122,8 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels: ``classes`` sorted (public), or the labels of ``y``
+        when ``classes=None`` (not covered by the guarantee).
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
         Coefficients, on the scale of the input features.
     intercept_ : ndarray of shape (1,) or (n_classes,)
@@ -114,17 +133,20 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when ``X`` has string column names.
     n_iter_ : ndarray of shape (1,)
-        Noisy gradient steps taken (``"gd"``), L-BFGS iterations
-        (``"output"``) or 1 (``"ssp"``).
+        Noisy gradient steps taken (``"gd"``, a DP output: the stopping rule
+        reads only noisy values), else 1 (one noisy release; the iterations
+        of the exact solver behind ``"output"`` depend on the data and are
+        not released).
     data_norm_ : float
-        The row-norm bound actually used (equal to ``data_norm`` when it is
-        a number).
+        The row-norm bound actually used: ``data_norm`` when it is a number
+        (public), a DP estimate for ``"private"``, the largest row norm for
+        ``None`` (not covered).
     solver_ : str
-        The solver used (``"auto"`` resolved).
+        The solver used (``"auto"`` resolved from a noisy release).
     dp_event_ : dp_accounting.DpEvent
         What the fit spent, read by :func:`skpriv.accounting.privacy_spent`.
     dp_n_samples_ : int
-        Number of training rows.
+        Number of training rows (treated as public).
 
     See Also
     --------
@@ -135,7 +157,9 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     Notes
     -----
     **Neighbouring relation.** Data sets differ by adding or removing one row
-    (with its label); the number of rows is private too. Each row is clipped
+    (with its label). The number of rows is treated as public (as in Opacus
+    and TensorFlow Privacy; it is released in ``dp_n_samples_``), although no
+    solver uses it. Each row is clipped
     to L2 norm ``data_norm_``, divided by it and, with ``fit_intercept``,
     extended by the constant ``0.3``, so rows have norm at most
     ``R = sqrt(1 + 0.3**2)``. One example's loss gradient then has L2 norm at
@@ -149,6 +173,12 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     row, provided ``data_norm`` is public or ``"private"``; with
     ``data_norm=None`` the bound is read from the data and the guarantee does
     not hold (hence the :class:`~skpriv.exceptions.PrivacyLeakWarning`).
+    ``classes_`` is public when ``classes`` is given; with ``classes=None`` it
+    is read from the labels and not covered. Each fitted attribute's kind
+    (DP output, public, or not covered) is declared in
+    ``_privacy_releases``; :func:`~skpriv.accounting.privacy_spent` names
+    every release it does not cover. One plan (``_plan``) gives the noise of
+    every release, the DP event a fit records and the event a search plans.
 
     **Approximate DP (delta > 0).** Everything released is Gaussian, so the
     total is exactly ``mu``-Gaussian DP [5]_ (``1/mu^2`` is the sum of the
@@ -225,7 +255,9 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> clf = make_pipeline(
     ...     StandardScaler(), Normalizer(),
-    ...     DPLogisticRegression(epsilon=1.0, data_norm=1.0, random_state=0),
+    ...     DPLogisticRegression(
+    ...         epsilon=1.0, data_norm=1.0, classes=[0, 1], random_state=0
+    ...     ),
     ... ).fit(X, y)
     >>> clf.score(X, y) > 0.9
     True
@@ -233,8 +265,18 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
     1.0
     """
 
+    _privacy_releases = {
+        "coef_": DP,
+        "intercept_": DP,
+        "classes_": PUBLIC,
+        "n_iter_": DP,
+        "solver_": DP,
+        "data_norm_": PUBLIC,
+    }
+
     _parameter_constraints = {
         **privacy_constraints("epsilon", "delta", "data_norm", "random_state"),
+        "classes": ["array-like", None],
         "C": [Interval(Real, 0, None, closed="neither")],
         "fit_intercept": ["boolean"],
         "solver": [StrOptions({"auto", "gd", "ssp", "output"})],
@@ -249,6 +291,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         epsilon=1.0,
         delta=1e-5,
         data_norm=None,
+        classes=None,
         C=1.0,
         fit_intercept=True,
         solver="auto",
@@ -260,6 +303,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         self.epsilon = epsilon
         self.delta = delta
         self.data_norm = data_norm
+        self.classes = classes
         self.C = C
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -276,54 +320,105 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         """Whether the fit uses the pure-DP (Laplace) algorithms."""
         return self.delta == 0 or self.solver == "output"
 
-    def _pure_solver(self):
-        return "output" if self.solver == "output" else "ssp"
+    def _plan(self, n_samples=None):
+        """The noise of every release, from the parameters alone.
 
-    def _budget(self):
-        """How the budget is split: Gaussian noise multipliers or epsilons."""
+        The one source of the noise ``fit`` adds and of the DP event it
+        records (:meth:`_plan_event`) and a search plans
+        (:meth:`_planned_dp_event`). Nothing here depends on the data;
+        ``n_samples`` is not used (no solver uses the number of rows).
+
+        Returns
+        -------
+        plan : dict
+            ``pure`` (bool) and ``solver`` (``"output"``, ``"ssp"``, ``"gd"``
+            or ``"auto"``); for pure DP the epsilons ``norm_eps`` (0 without
+            ``data_norm="private"``), ``diag_eps`` and ``b_eps`` (``"ssp"``)
+            or ``output_eps``; else the Gaussian noise multipliers (with the
+            PLD margin) ``norm_mult`` (or None), ``gram_mult``, ``ssp_mult``
+            (the statistic of ``"ssp"``), ``target_mult`` and ``step_mult``
+            (the start and each of the ``max_iter`` steps of ``"gd"``), and
+            ``main_mult`` (without margin, for ``solver="auto"``).
+        """
         private_norm = isinstance(self.data_norm, str)
         if self._pure():
             norm_eps = NORM_SHARE * self.epsilon if private_norm else 0.0
-            return {"norm_eps": norm_eps, "main_eps": self.epsilon - norm_eps}
+            main = self.epsilon - norm_eps
+            solver = "output" if self.solver == "output" else "ssp"
+            plan = {"pure": True, "solver": solver, "norm_eps": norm_eps}
+            if solver == "output":
+                plan["output_eps"] = main
+            else:
+                plan["diag_eps"] = mech.GRAM_SHARE_PURE * main
+                plan["b_eps"] = main - plan["diag_eps"]
+            return plan
         mu = 1.0 / gaussian_sigma(self.epsilon, self.delta)
         norm_share = NORM_SHARE if private_norm else 0.0
         mu_rest = mu * math.sqrt(1.0 - norm_share)
+        # Multiplier of everything after the Gram matrix as one release.
+        main_mult = 1.0 / (mu_rest * math.sqrt(1.0 - GRAM_SHARE))
+        main = 1.0 / mu_rest
+        step_share = 1.0 - GRAM_SHARE - TARGET_SHARE_GD
+        slack = 1.0 + mech.PLD_SLACK
         return {
-            "norm_mult": 1.0 / (mu * math.sqrt(norm_share)) if private_norm else None,
-            "gram_mult": 1.0 / (mu_rest * math.sqrt(GRAM_SHARE)),
-            # Multiplier of everything after the Gram matrix as one release.
-            "main_mult": 1.0 / (mu_rest * math.sqrt(1.0 - GRAM_SHARE)),
+            "pure": False,
+            "solver": self.solver,
+            "norm_mult": (
+                slack / (mu * math.sqrt(norm_share)) if private_norm else None
+            ),
+            "gram_mult": slack / (mu_rest * math.sqrt(GRAM_SHARE)),
+            "main_mult": main_mult,
+            "ssp_mult": slack * main_mult,
+            "target_mult": slack * main / math.sqrt(TARGET_SHARE_GD),
+            # T steps of multiplier m sqrt(T) compose to multiplier m.
+            "step_mult": slack * main * math.sqrt(self.max_iter / step_share),
         }
 
-    def _planned_dp_event(self, n_samples):
-        budget = self._budget()
+    @staticmethod
+    def _plan_event(plan, solver, n_steps=0):
+        """The DP event of a fit that ran ``solver`` (``n_steps`` for "gd").
+
+        ``"gd"`` spends ``target_mult`` and ``n_steps`` steps; with all
+        ``max_iter`` steps it spends exactly what ``"ssp"`` does (Gaussian
+        compositions add up in ``1 / m**2``), and an early stop spends less.
+        """
         events = []
-        if self._pure():
-            if budget["norm_eps"] > 0:
-                events.append(dpa.LaplaceDpEvent(1.0 / budget["norm_eps"]))
-            main = budget["main_eps"]
-            if self._pure_solver() == "output":
-                events.append(dpa.LaplaceDpEvent(1.0 / main))
+        if plan["pure"]:
+            if plan["norm_eps"] > 0:
+                events.append(dpa.LaplaceDpEvent(1.0 / plan["norm_eps"]))
+            if solver == "output":
+                events.append(dpa.LaplaceDpEvent(1.0 / plan["output_eps"]))
             else:
-                diag = mech.GRAM_SHARE_PURE * main
+                events.append(dpa.LaplaceDpEvent(1.0 / plan["diag_eps"]))
+                events.append(dpa.LaplaceDpEvent(1.0 / plan["b_eps"]))
+            return dpa.ComposedDpEvent(events)
+        if plan["norm_mult"] is not None:
+            events.append(dpa.GaussianDpEvent(plan["norm_mult"]))
+        events.append(dpa.GaussianDpEvent(plan["gram_mult"]))
+        if solver == "ssp":
+            events.append(dpa.GaussianDpEvent(plan["ssp_mult"]))
+        else:
+            events.append(dpa.GaussianDpEvent(plan["target_mult"]))
+            if n_steps:
                 events.append(
-                    dpa.ComposedDpEvent(
-                        [
-                            dpa.LaplaceDpEvent(1.0 / diag),
-                            dpa.LaplaceDpEvent(1.0 / (main - diag)),
-                        ]
+                    dpa.SelfComposedDpEvent(
+                        dpa.GaussianDpEvent(plan["step_mult"]), n_steps
                     )
                 )
-            return dpa.ComposedDpEvent(events)
-        slack = 1.0 + mech._PLD_SLACK
-        if budget["norm_mult"] is not None:
-            events.append(dpa.GaussianDpEvent(budget["norm_mult"] * slack))
-        events.append(dpa.GaussianDpEvent(budget["gram_mult"] * slack))
-        # Both solvers spend exactly the Gaussian-DP of one release at the
-        # main multiplier after the Gram matrix (Gaussian compositions are
-        # Gaussian: 1/m^2 adds up), so this single event is equivalent.
-        events.append(dpa.GaussianDpEvent(budget["main_mult"] * slack))
         return dpa.ComposedDpEvent(events)
+
+    def _planned_dp_event(self, n_samples):
+        plan = self._plan(n_samples)
+        # "auto" picks "ssp" or "gd" by a noisy release; both spend at most
+        # the event of "gd" with every step (equal to "ssp"'s).
+        solver = "gd" if plan["solver"] == "auto" else plan["solver"]
+        return self._plan_event(plan, solver, self.max_iter)
+
+    def _release_kinds(self):
+        kinds = dict(declared_releases(type(self)))
+        # Decided at fit time, so that set_params after fit cannot relabel.
+        kinds.update(getattr(self, "_fit_release_kinds", {}))
+        return kinds
 
     # ------------------------------------------------------------------
     # Fit
@@ -345,29 +440,22 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         check_classification_targets(y)
-        classes, y_idx = np.unique(y, return_inverse=True)
-        if classes.size < 2:
-            raise ValueError(
-                f"DPLogisticRegression needs samples of at least 2 classes in the "
-                f"data; got 1 class: {classes[0]!r}."
-            )
+        classes, y_idx, inferred = encode_classes(
+            y, self.classes, owner="DPLogisticRegression", stacklevel=5
+        )
         self.classes_ = classes
         binary = classes.size == 2
-        budget = self._budget()
-        events = []
+        plan = self._plan(X.shape[0])
         n_samples, n_features = X.shape
 
-        norms = np.linalg.norm(X, axis=1)
         if self.data_norm == "private":
-            bound, event = mech.private_norm_bound(
-                norms,
+            self.data_norm_ = mech.private_norm_bound(
+                np.linalg.norm(X, axis=1),
                 rng,
-                noise_multiplier=budget.get("norm_mult"),
-                epsilon=budget.get("norm_eps") if self._pure() else None,
+                noise_multiplier=plan.get("norm_mult"),
+                epsilon=plan.get("norm_eps") if plan["pure"] else None,
                 q=NORM_QUANTILE,
-            )
-            events.append(event)
-            self.data_norm_ = bound
+            )[0]
         else:
             self.data_norm_ = resolve_data_norm(self.data_norm, X)
 
@@ -386,10 +474,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
             None if self.n_jobs is None else (self.n_jobs if self.n_jobs > 0 else None)
         )
         with threadpool_limits(limits=limits):
-            W, n_iter, main_events = self._solve(
-                Z, Y, rng, binary, row_bound, budget, n_samples
-            )
-        events.extend(main_events)
+            W, n_steps = self._solve(Z, Y, rng, binary, row_bound, plan)
 
         coef = W[:n_features] / self.data_norm_
         intercept = W[n_features] * INTERCEPT_FEATURE if self.fit_intercept else None
@@ -401,77 +486,91 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
             self.intercept_ = (
                 intercept if intercept is not None else np.zeros(classes.size)
             )
-        self.n_iter_ = np.array([n_iter], dtype=np.int32)
-        self.dp_event_ = dpa.ComposedDpEvent(events)
+        # Noisy steps of "gd" (its noisy stopping rule makes the count a DP
+        # output); one release otherwise. The iterations of the exact solver
+        # behind "output" are not released: they depend on the data.
+        self.n_iter_ = np.array([n_steps or 1], dtype=np.int32)
+        self.dp_event_ = self._plan_event(plan, self.solver_, n_steps)
+        self._fit_release_kinds = self._fitted_kinds(inferred, plan)
         return self
 
-    def _solve(self, Z, Y, rng, binary, row_bound, budget, n_samples):
-        if self._pure() and self._pure_solver() == "ssp":
-            self.solver_ = "ssp"
-            W, event = mech.pure_sufficient_statistics(
-                Z,
-                Y,
-                rng,
-                binary=binary,
-                row_bound=row_bound,
-                C=self.C,
-                epsilon=budget["main_eps"],
+    def _fitted_kinds(self, classes_inferred, plan):
+        """Kinds of the releases that depend on the parameters of this fit."""
+        kinds = {}
+        if classes_inferred:
+            kinds["classes_"] = (
+                "uncovered: the label set read from the training labels "
+                "(classes=None); pass classes= to make it public"
             )
-            return W, 1, [event]
-        if self._pure():
-            eps = budget["main_eps"]
-            self.solver_ = "output"
-            W, n_iter, event = mech.output_perturbation(
-                Z,
-                Y,
-                rng,
-                binary=binary,
-                row_bound=row_bound,
-                C=self.C,
-                epsilon=eps,
-                tol=self.tol,
+        if self.data_norm is None:
+            kinds["data_norm_"] = (
+                "uncovered: the largest row norm of the training data (data_norm=None)"
             )
-            return W, n_iter, [event]
-        evals, evecs, trace, gram_event = mech.noisy_gram(
-            Z, rng, row_bound=row_bound, noise_multiplier=budget["gram_mult"]
+            for attr in ("coef_", "intercept_"):
+                kinds[attr] = (
+                    "uncovered: its noise is calibrated to data_norm_, which "
+                    "was read from the training data (data_norm=None)"
+                )
+        elif self.data_norm == "private":
+            kinds["data_norm_"] = DP
+        # "auto" chooses the solver from a noisy release (a DP output);
+        # otherwise it is the parameter. Only "gd" steps a noisy number of
+        # times; n_iter_ is 1 otherwise.
+        if plan["pure"] or self.solver != "auto":
+            kinds["solver_"] = PUBLIC
+        if self.solver_ != "gd":
+            kinds["n_iter_"] = PUBLIC
+        return kinds
+
+    def _solve(self, Z, Y, rng, binary, row_bound, plan):
+        """``(W, n_steps)`` of the planned solver; sets ``solver_``."""
+        common = dict(binary=binary, row_bound=row_bound, C=self.C)
+        if plan["pure"]:
+            self.solver_ = plan["solver"]
+            if self.solver_ == "ssp":
+                W, _ = mech.pure_sufficient_statistics(
+                    Z, Y, rng, eps_diag=plan["diag_eps"], eps_b=plan["b_eps"], **common
+                )
+            else:
+                W, _, _ = mech.output_perturbation(
+                    Z, Y, rng, epsilon=plan["output_eps"], tol=self.tol, **common
+                )
+            return W, 0
+        evals, evecs, trace, _ = mech.noisy_gram(
+            Z, rng, row_bound=row_bound, noise_multiplier=plan["gram_mult"]
         )
-        events = [gram_event]
         solver = self.solver
         if solver == "auto":
             # Post-processing of the noisy trace: no extra cost.
             n_coef = Z.shape[1] * (1 if binary else Y.shape[1])
             noise_level = (
-                budget["main_mult"]
+                plan["main_mult"]
                 * mech.gradient_bound(row_bound, binary, clipped=True)
                 * math.sqrt(n_coef)
                 / max(trace, 1.0)
             )
             solver = "gd" if noise_level < AUTO_GD_NOISE_LEVEL else "ssp"
         self.solver_ = solver
-        main = budget["main_mult"] * math.sqrt(1.0 - GRAM_SHARE)  # = 1 / mu_rest
-        common = dict(binary=binary, row_bound=row_bound, C=self.C, gram=(evals, evecs))
+        common["gram"] = (evals, evecs)
         if solver == "ssp":
-            W, event = mech.sufficient_statistics(
-                Z, Y, rng, noise_multiplier=budget["main_mult"], **common
+            W, _ = mech.sufficient_statistics(
+                Z, Y, rng, noise_multiplier=plan["ssp_mult"], **common
             )
-            return W, 1, events + [event]
-        W, event = mech.sufficient_statistics(
-            Z, Y, rng, noise_multiplier=main / math.sqrt(TARGET_SHARE_GD), **common
+            return W, 0
+        W, _ = mech.sufficient_statistics(
+            Z, Y, rng, noise_multiplier=plan["target_mult"], **common
         )
-        events.append(event)
-        step_share = 1.0 - GRAM_SHARE - TARGET_SHARE_GD
-        W, n_iter, event = mech.noisy_newton(
+        W, n_steps, _ = mech.noisy_newton(
             Z,
             Y,
             W,
             rng,
-            # T steps of multiplier m sqrt(T) compose to multiplier m.
-            noise_multiplier=main * math.sqrt(self.max_iter / step_share),
+            noise_multiplier=plan["step_mult"],
             max_iter=self.max_iter,
             tol=self.tol,
             **common,
         )
-        return W, n_iter, events + [event]
+        return W, n_steps
 
     # ------------------------------------------------------------------
     # Prediction (post-processing)

@@ -5,7 +5,8 @@ Rows reach them already clipped and scaled: ``Z`` has one row per example,
 ``[x / data_norm, intercept_feature]``, so every row has L2 norm at most
 ``row_bound = sqrt(1 + intercept_feature**2)``. Neighbouring data sets differ
 by adding or removing one row (the relation of dp-accounting's PLD
-accountant); the dataset size is *not* public and no solver uses it.
+accountant). The number of rows is treated as public (docs/privacy_model.rst),
+but no solver uses it.
 """
 
 import math
@@ -29,10 +30,11 @@ __all__ = [
     "sufficient_statistics",
 ]
 
-#: Relative inflation of every Gaussian noise multiplier: dp-accounting's PLD
-#: discretisation is pessimistic (up to about 1e-6 relative), so without it
-#: ``privacy_spent`` could report ``epsilon * (1 + 1e-8)``.
-_PLD_SLACK = 1e-4
+#: Relative inflation of every planned Gaussian noise multiplier:
+#: dp-accounting's PLD discretisation is pessimistic (up to about 1e-6
+#: relative), so without it ``privacy_spent`` could report
+#: ``epsilon * (1 + 1e-8)``. DPLogisticRegression's plan applies it.
+PLD_SLACK = 1e-4
 
 
 def gaussian_release(values, sensitivity, noise_multiplier, rng):
@@ -44,7 +46,6 @@ def gaussian_release(values, sensitivity, noise_multiplier, rng):
     ``GaussianDpEvent(noise_multiplier)`` is exact.
     """
     values = np.asarray(values, dtype=np.float64)
-    noise_multiplier = noise_multiplier * (1.0 + _PLD_SLACK)
     granularity = grid_granularity(noise_multiplier * sensitivity)
     effective = sensitivity + math.sqrt(max(values.size, 1)) * granularity
     mech = Gaussian(noise_multiplier * effective, granularity=granularity)
@@ -131,8 +132,8 @@ def gradient_bound(row_bound, binary, *, clipped=False):
 #: ``Z^T Z`` is released: the full matrix costs ``O(D^2)`` memory and an
 #: ``O(D^3)`` eigendecomposition.
 MAX_GRAM_FEATURES = 1000
-#: Share of epsilon that :func:`pure_sufficient_statistics` spends on the
-#: diagonal of ``Z^T Z``.
+#: Share of epsilon that the pure-DP ``"ssp"`` solver spends on the diagonal
+#: of ``Z^T Z`` (:func:`pure_sufficient_statistics`).
 GRAM_SHARE_PURE = 0.2
 
 
@@ -221,13 +222,13 @@ def sufficient_statistics(Z, Y, rng, *, binary, row_bound, C, gram, noise_multip
     return W, event
 
 
-def pure_sufficient_statistics(Z, Y, rng, *, binary, row_bound, C, epsilon):
+def pure_sufficient_statistics(Z, Y, rng, *, binary, row_bound, C, eps_diag, eps_b):
     """Pure-DP variant of :func:`sufficient_statistics` with Laplace noise.
 
     Releases the diagonal of ``Z^T Z`` (L1 sensitivity ``||z||_2^2 <=
-    row_bound**2``) with 20% of ``epsilon`` and ``B = Z^T T`` (L1
-    sensitivity ``||z||_1 ||t||_1 <= sqrt(D) row_bound ||t||_1``) with the
-    rest, both with Laplace noise; the two compose to ``epsilon``-DP. The
+    row_bound**2``) at ``eps_diag`` and ``B = Z^T T`` (L1 sensitivity
+    ``||z||_1 ||t||_1 <= sqrt(D) row_bound ||t||_1``) at ``eps_b``, both with
+    Laplace noise; the two compose to ``(eps_diag + eps_b)``-DP. The
     full Gram matrix would cost ``D`` times more in L1, so only its diagonal
     (plus ``3 sqrt(2)`` noise standard deviations) preconditions the
     solution ``W = C (C diag / k + I)^{-1} B``.
@@ -239,13 +240,12 @@ def pure_sufficient_statistics(Z, Y, rng, *, binary, row_bound, C, epsilon):
     """
     D = Z.shape[1]
     T, _, t_l1, k = _centred_targets(Y, binary)
-    eps_diag = GRAM_SHARE_PURE * epsilon
     diag_mech = Laplace.from_epsilon(eps_diag, sensitivity=row_bound**2, n_dims=D)
     diag = diag_mech.randomise(np.einsum("ij,ij->j", Z, Z), rng)
     diag = np.maximum(diag, 0.0) + 3.0 * math.sqrt(2.0) * diag_mech.scale
     B = Z.T @ T
     l1 = math.sqrt(D) * row_bound * t_l1
-    b_mech = Laplace.from_epsilon(epsilon - eps_diag, sensitivity=l1, n_dims=B.size)
+    b_mech = Laplace.from_epsilon(eps_b, sensitivity=l1, n_dims=B.size)
     noisy_b = b_mech.randomise(B, rng)
     W = C * _solve_psd(C * diag / k + 1.0, None, noisy_b)
     event = dpa.ComposedDpEvent(
@@ -359,6 +359,7 @@ def output_perturbation(Z, Y, rng, *, binary, row_bound, C, epsilon, tol):
     -------
     W : ndarray
     n_iter : int
+        Iterations of the exact solver (data dependent: not to release).
     event : dp_accounting.DpEvent
     """
     G = gradient_bound(row_bound, binary)

@@ -186,9 +186,11 @@ def test_data_norm_none_warns_and_private_spends(cancer):
     assert clf.data_norm_ == pytest.approx(3.0, rel=1e-3)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyLeakWarning)
-        priv = DPLogisticRegression(data_norm="private", random_state=0).fit(X, y)
+        priv = DPLogisticRegression(
+            data_norm="private", classes=[0, 1], random_state=0
+        ).fit(X, y)
         pure = DPLogisticRegression(
-            data_norm="private", delta=0.0, C=0.1, random_state=0
+            data_norm="private", classes=[0, 1], delta=0.0, C=0.1, random_state=0
         ).fit(X, y)
     # The 95% quantile (3.0) rounded up to a power of two.
     assert priv.data_norm_ == 4.0
