@@ -16,7 +16,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from joblib import Parallel, delayed, effective_n_jobs
 
 from ..exceptions import DecryptionError
-from ..utils._sklearn_compat import validate_data
+
+# Column helpers shared with preprocessing live in utils; re-exported here.
+from ..utils._validation import (
+    as_object_array,
+    is_missing,
+    to_text,
+    typed_columns_as_object,
+    validate_quietly,
+)
 
 __all__ = [
     "as_object_array",
@@ -35,136 +43,6 @@ __all__ = [
 _MIN_CHUNK = 50_000
 _DET, _RAND = b"\x01", b"\x02"
 _NONCE = 12
-
-
-def is_missing(column: np.ndarray) -> np.ndarray:
-    """Boolean mask of None / NaN / NaT / pd.NA cells of a 1-D array."""
-    column = np.asarray(column)
-    if column.dtype.kind in "fc":
-        return np.isnan(column)
-    if column.dtype.kind == "M":
-        return np.isnat(column)
-    if column.dtype.kind != "O":
-        return np.zeros(column.shape, dtype=bool)
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is optional
-        return np.fromiter(
-            (v is None or (isinstance(v, float) and v != v) for v in column),
-            dtype=bool,
-            count=len(column),
-        )
-    return np.asarray(pd.isna(column), dtype=bool)
-
-
-def typed_columns_as_object(X, *, nullable=False):
-    """A DataFrame's categorical and date/time columns as object columns.
-
-    scikit-learn's ``check_array(dtype=None)`` fails on DataFrames that mix
-    such a column with bool, integer or float columns: it casts the frame to
-    float ("Cannot cast str dtype to float64", "Cannot cast DatetimeArray to
-    dtype float64") or finds no common dtype (``DTypePromotionError``).
-    Object columns keep every value as it is. Anything else (arrays, frames of
-    one dtype) is returned unchanged.
-
-    With ``nullable=True`` pandas' nullable integer and boolean columns
-    (``Int64``, ``boolean``) become object columns too, always: ``check_array``
-    turns them into floats (``True`` -> ``1.0``, and ``1001`` -> ``1001.0``
-    only in some frames), where the exact value type matters.
-    """
-    dtypes = getattr(X, "dtypes", None)
-    if dtypes is None or getattr(X, "ndim", None) != 2:
-        return X
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is optional
-        return X
-    if not isinstance(X, pd.DataFrame):
-        return X
-    special = (
-        pd.CategoricalDtype,
-        pd.DatetimeTZDtype,
-        pd.PeriodDtype,
-        pd.IntervalDtype,
-    )
-    positions = [
-        j
-        for j, dt in enumerate(dtypes)
-        if isinstance(dt, special) or (isinstance(dt, np.dtype) and dt.kind in "Mm")
-    ]
-    mixed = len({str(dt) for dt in dtypes}) > 1
-    if not mixed:
-        positions = []
-    if nullable:
-        positions += [
-            j
-            for j, dt in enumerate(dtypes)
-            if isinstance(dt, pd.api.extensions.ExtensionDtype)
-            and (pd.api.types.is_integer_dtype(dt) or pd.api.types.is_bool_dtype(dt))
-        ]
-    if not positions:
-        return X
-    X = X.copy(deep=False)
-    for j in positions:
-        X.isetitem(j, X.iloc[:, j].astype(object))
-    return X
-
-
-def validate_quietly(estimator, X, **kwargs):
-    """``validate_data`` whose errors never quote the values of ``X``.
-
-    scikit-learn's messages for 1-D or complex input print the array, and
-    numpy's failed float conversion prints the cell: private values that
-    would end up in logs. The same errors are raised without them.
-    """
-    try:
-        return validate_data(estimator, X, **kwargs)
-    except ValueError as exc:
-        message = str(exc)
-        if "Expected 2D array" in message:
-            reason = (
-                "Expected 2D array of shape (n_samples, n_features), got a 1-D "
-                "array or a scalar. Reshape your data: X.reshape(-1, 1) or "
-                "df[[name]] for a single column"
-            )
-        elif "Complex data not supported" in message:
-            reason = "Complex data not supported"
-        elif "could not convert" in message:
-            reason = (
-                "X must be numeric but holds values that are not numbers; "
-                "encode or drop those columns first, e.g. with a "
-                "ColumnTransformer"
-            )
-        else:
-            raise
-    raise ValueError(
-        f"{type(estimator).__name__}: {reason} (values not shown, to keep them "
-        f"private)."
-    )
-
-
-def to_text(values) -> list:
-    """Values as str: strings unchanged, numpy scalars as their Python value.
-
-    Whole floats are written as integers (``1001.0`` -> ``"1001"``): an
-    integer column becomes float as soon as it holds a missing value (pandas,
-    ``check_array``), and its values must keep the text, hence the pseudonym,
-    they have without one.
-    """
-    return [v if type(v) is str else _scalar_text(v) for v in values]
-
-
-_MAX_EXACT_INT = 2.0**53
-
-
-def _scalar_text(v) -> str:
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "surrogateescape")
-    if isinstance(v, np.generic):
-        v = v.item()
-    if type(v) is float and v.is_integer() and abs(v) < _MAX_EXACT_INT:
-        return str(int(v))
-    return str(v)
 
 
 _SEP = "\x00"
@@ -285,13 +163,6 @@ def expand(values: list, uniques: list, results) -> list:
     """Map every value to the result computed for its distinct value."""
     lookup = dict(zip(uniques, results))
     return list(map(lookup.__getitem__, values))
-
-
-def as_object_array(values: list) -> np.ndarray:
-    """A 1-D object array holding exactly the given Python objects."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 # --------------------------------------------------------------------------

@@ -9,16 +9,17 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import PUBLIC, declared_releases
 from ..encryption._key import Key
-from ..encryption._tokens import (
+from ..encryption._tokens import hmac_hex
+from ..utils._random import check_random_state
+from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
+from ..utils._validation import (
     as_object_array,
-    hmac_hex,
+    column_objects,
     is_missing,
     to_text,
     typed_columns_as_object,
     validate_quietly,
 )
-from ..utils._random import check_random_state
-from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
 
 __all__ = ["Masker"]
 
@@ -370,7 +371,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         self._check_strategy_params()
         X = validate_quietly(
-            self, typed_columns_as_object(X), dtype=None, ensure_all_finite=False
+            self, self._as_columns(X), dtype=None, ensure_all_finite=False
         )
         for attr in ("column_kinds_", "bin_edges_"):
             self.__dict__.pop(attr, None)
@@ -381,6 +382,13 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 self.column_kinds_.append(kind)
                 self.bin_edges_.append(edges)
         return self
+
+    def _as_columns(self, X):
+        # Nullable Int64 / boolean columns would become floats: 12345678901234567
+        # and ...568 the same text, True the text "1". Strategies that write
+        # numbers back ("replace", "random") keep them numeric.
+        nullable = self.strategy not in ("replace", "random")
+        return typed_columns_as_object(X, nullable=nullable)
 
     def _column_name(self, j):
         names = getattr(self, "feature_names_in_", None)
@@ -462,7 +470,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self._check_strategy_params()
         X = validate_quietly(
             self,
-            typed_columns_as_object(X),
+            self._as_columns(X),
             dtype=None,
             ensure_all_finite=False,
             reset=False,
@@ -496,10 +504,10 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             if strategy in ("replace", "random"):
                 new = [fill] * len(values)
             elif strategy == "partial":
-                new = self._partial(to_text(values.tolist()))
+                new = self._partial(to_text(column_objects(values)))
             elif strategy == "hash":
                 new = hmac_hex(
-                    to_text(values.tolist()),
+                    to_text(column_objects(values)),
                     self.key._material("masker/hash"),
                     self.hash_length,
                     self.n_jobs,
@@ -529,7 +537,8 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _generalize(self, values, j):
         if self.column_kinds_[j] == "date":
-            dates = _as_dates(values.tolist())
+            # The array itself: tolist() of datetime64[ns] gives integers.
+            dates = _as_dates(values)
             if dates is None:
                 raise ValueError(
                     f"Column {self._column_name(j)} held dates in fit but holds "

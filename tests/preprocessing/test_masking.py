@@ -495,3 +495,63 @@ def test_generalize_learned_bins_are_named_uncovered(params):
     assert [(r.part, r.attribute) for r in spent.uncovered] == [("age", "bin_edges_")]
     assert "bin edges read from the data" in spent.uncovered[0].reason
     assert any("age" in m and "bin_edges_" in m for m in messages)
+
+
+# ------------------------------------------------------------- typed columns
+@pytest.mark.parametrize("unit", ["ns", "us", "s"])
+def test_generalize_dates_in_every_unit(unit):
+    # datetime64[ns] gave '-17861-05' and '12467-02' (nanoseconds read as
+    # microseconds); birth years came out as '21561'.
+    pd = pytest.importorskip("pandas")
+    dates = np.array(["1950-03-04", "1980-07-01"], dtype=f"datetime64[{unit}]")
+    month = Masker("generalize", date_unit="month")
+    assert month.fit_transform(dates.reshape(-1, 1)).ravel().tolist() == [
+        "1950-03",
+        "1980-07",
+    ]
+    year = Masker("generalize", date_unit="year")
+    frame = pd.DataFrame({"born": dates})
+    assert year.fit_transform(frame).ravel().tolist() == ["1950", "1980"]
+
+
+def test_hash_and_partial_of_dates_do_not_depend_on_the_unit():
+    key = Key(CANARY)
+    texts = {}
+    for unit in ("ns", "us", "s"):
+        dates = np.array(["1950-03-04"], dtype=f"datetime64[{unit}]").reshape(-1, 1)
+        texts[unit] = (
+            Masker("hash", key=key).fit_transform(dates)[0, 0],
+            Masker("partial", keep_first=4, keep_last=0).fit_transform(dates)[0, 0],
+        )
+    assert texts["ns"] == texts["us"] == texts["s"]
+    assert texts["ns"][1] == "1950" + "*" * 15  # "1950-03-04 00:00:00"
+
+
+def test_nullable_integer_and_boolean_columns_keep_their_values():
+    # Int64 columns turned float: 12345678901234567 and ...568 got one
+    # pseudonym, another than the same ids in an int64 column; nullable True
+    # hashed as "1"; partial gave '******************e+16'.
+    pd = pytest.importorskip("pandas")
+    ids = [12345678901234567, 12345678901234568]
+    key = Key(CANARY)
+    nullable = pd.DataFrame({"id": pd.array([*ids, None], dtype="Int64")})
+    plain = pd.DataFrame({"id": np.array(ids, dtype="int64")})
+    got = Masker("hash", key=key).fit_transform(nullable).ravel()
+    want = Masker("hash", key=key).fit_transform(plain).ravel()
+    assert got[0] != got[1] and list(got[:2]) == list(want)
+    assert got[2] is pd.NA
+    partial = Masker("partial", keep_last=4).fit_transform(nullable).ravel()
+    assert list(partial[:2]) == ["*" * 13 + "4567", "*" * 13 + "4568"]
+    flags = pd.DataFrame({"f": pd.array([True, False, None], dtype="boolean")})
+    hashed = Masker("hash", key=key).fit_transform(flags).ravel()
+    text = Masker("hash", key=key).fit_transform(_col(["True", "False"])).ravel()
+    assert list(hashed[:2]) == list(text)
+
+
+def test_masking_imports_no_encryption_helpers_for_columns():
+    # STYLE: preprocessing takes column helpers from utils, not encryption.
+    import skpriv.preprocessing._masking as masking
+    import skpriv.utils._validation as validation
+
+    for name in ("is_missing", "to_text", "typed_columns_as_object"):
+        assert getattr(masking, name) is getattr(validation, name)
