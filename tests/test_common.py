@@ -12,6 +12,30 @@ def test_estimators(estimator, check):
 
 
 def test_all_estimators_are_found():
+    # It passed on an empty list: the checks above then ran on nothing.
     names = [name for name, _ in all_estimators()]
     assert names == sorted(names)
     assert len(set(names)) == len(names)
+    core = {
+        "ColumnEncryptor",
+        "DPLogisticRegression",
+        "EncryptedEstimator",
+        "FederatedClassifier",
+        "FederatedRegressor",
+        "GaussianNoise",
+        "LaplaceNoise",
+        "Masker",
+        "PATEClassifier",
+        "RandomizedResponse",
+    }
+    assert core <= set(names), sorted(core - set(names))
+    assert len(ESTIMATORS) == len(names) >= len(core)
+
+
+def test_every_estimator_gets_the_release_check():
+    # The neighbouring-data-sets release check runs on every public estimator.
+    from skpriv.utils.estimator_checks import privacy_checks
+
+    for est in ESTIMATORS:
+        checks = [check.func.__name__ for _, check in privacy_checks(est)]
+        assert "check_release_on_neighbours" in checks, type(est).__name__
