@@ -10,6 +10,7 @@ from ..exceptions import DecryptionError
 from ..utils._sklearn_compat import _fit_context
 from ._key import Key, check_keyring
 from ._tokens import (
+    AeadKeys,
     as_object_array,
     decrypt_tokens,
     distinct_str,
@@ -24,13 +25,13 @@ from ._tokens import (
 __all__ = ["ColumnEncryptor"]
 
 
-def key_material(key: Key) -> dict:
-    """Raw AEAD keys of one Key for the token kernels (never stored)."""
-    return {
-        "key_id": key._id_bytes(),
-        "siv": key._material("column-encryptor/aes-siv", 64),
-        "gcm": key._material("column-encryptor/aes-gcm", 32),
-    }
+def key_material(key: Key) -> AeadKeys:
+    """The AEAD subkeys of one Key for the token kernels (never stored)."""
+    return AeadKeys(
+        key._id_bytes(),
+        key._material("column-encryptor/aes-siv", 64),
+        key._material("column-encryptor/aes-gcm", 32),
+    )
 
 
 class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

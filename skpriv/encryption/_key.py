@@ -25,24 +25,37 @@ _TEXT_HELP = (
 _MEMORY_KEYS = weakref.WeakValueDictionary()
 
 
-def _parse_text(text, where: str) -> bytes:
-    """Decode URL-safe base64 key text; errors never echo the text."""
+def _decode_text(text):
+    """Key bytes from URL-safe base64 text, or a str saying what is wrong."""
     if isinstance(text, bytes):
         try:
             text = text.decode("ascii")
         except UnicodeDecodeError:
-            raise ValueError(f"{where} does not hold key text: {_TEXT_HELP}.") from None
-    text = text.strip()
+            return "does not hold key text"
     try:
-        raw = base64.b64decode(text.encode("ascii"), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise ValueError(
-            f"{where} is not URL-safe base64 text: {_TEXT_HELP}."
-        ) from None
-    if len(raw) != KEY_BYTES:
-        raise ValueError(
-            f"{where} decodes to {len(raw)} bytes, not {KEY_BYTES}: {_TEXT_HELP}."
+        raw = base64.b64decode(
+            text.strip().encode("ascii"), altchars=b"-_", validate=True
         )
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return "is not URL-safe base64 text"
+    if len(raw) != KEY_BYTES:
+        return f"decodes to {len(raw)} bytes, not {KEY_BYTES}"
+    return raw
+
+
+def _parse_text(text, where: str) -> bytes:
+    """Decode URL-safe base64 key text; errors never echo the text.
+
+    No frame holds the text or the bytes when the error is raised (tracebacks
+    shown with their locals, by Sentry or ``pytest --showlocals``, would print
+    them).
+    """
+    raw = _decode_text(text)
+    del text
+    if isinstance(raw, str):
+        problem = raw
+        del raw
+        raise ValueError(f"{where} {problem}: {_TEXT_HELP}.")
     return raw
 
 
@@ -60,18 +73,18 @@ def _hkdf(secret: bytes, purpose: str, length: int) -> bytes:
 
 
 def _read_env(name: str) -> bytes:
-    value = os.environ.get(name)
-    if value is None:
+    # No local holds the variable's text (see _parse_text).
+    if name not in os.environ:
         raise KeyError(
             f"The environment variable {name!r} that should hold the key is not "
             f"set; {_TEXT_HELP} and set {name} to it."
         )
-    return _parse_text(value, f"The environment variable {name!r}")
+    return _parse_text(os.environ[name], f"The environment variable {name!r}")
 
 
-def _read_file(path: str) -> bytes:
+def _read_bytes(path: str) -> bytes:
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(
             f"The key file {path!r} does not exist; {_TEXT_HELP} and write it "
@@ -81,7 +94,10 @@ def _read_file(path: str) -> bytes:
         raise OSError(
             f"The key file {path!r} cannot be read: {exc.strerror}."
         ) from None
-    return _parse_text(data, f"The key file {path!r}")
+
+
+def _read_file(path: str) -> bytes:
+    return _parse_text(_read_bytes(path), f"The key file {path!r}")
 
 
 class Key:
@@ -169,7 +185,11 @@ class Key:
         if isinstance(secret, (bytes, bytearray, memoryview)) and len(secret) == 32:
             raw = bytes(secret)
         elif isinstance(secret, (str, bytes)):
-            raw = _parse_text(secret, "secret")
+            try:
+                raw = _parse_text(secret, "secret")
+            except ValueError:
+                del secret  # not left in this frame's locals
+                raise
         else:
             raise TypeError(
                 f"secret must be 32 bytes or their URL-safe base64 text; got "
@@ -265,6 +285,7 @@ class Key:
         if isinstance(passphrase, str):
             passphrase = passphrase.encode("utf-8")
         if not isinstance(passphrase, bytes) or len(passphrase) < 8:
+            del passphrase
             raise ValueError("passphrase must be a str or bytes of 8 or more bytes.")
         if isinstance(salt, str):
             salt = salt.encode("utf-8")
@@ -323,10 +344,12 @@ class Key:
                 f"share a key with worker processes or saved models, or set the "
                 f"key again with set_params(key=...)."
             )
-        if self._expected_id is not None and _fingerprint(secret) != self._expected_id:
+        found = _fingerprint(secret)
+        if self._expected_id is not None and found != self._expected_id:
+            del secret  # the replacement key's bytes stay out of tracebacks
             raise ValueError(
                 f"The key now read from {self.source} has key_id "
-                f"{_fingerprint(secret).hex()!r}, not the {self._expected_id.hex()!r} "
+                f"{found.hex()!r}, not the {self._expected_id.hex()!r} "
                 f"this object was made with; restore the original key."
             )
         return secret
@@ -372,6 +395,8 @@ class Key:
 
     # ---------------------------------------------------------- python hooks
     def __repr__(self):
+        if not hasattr(self, "_source"):  # __init__ failed (seen in tracebacks)
+            return "Key(<not initialized>)"
         if self._source == "derived":
             parent, purpose = self._ref
             return f"Key(derived_from={parent!r}, purpose={purpose!r})"

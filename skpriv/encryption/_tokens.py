@@ -27,6 +27,8 @@ from ..utils._validation import (
 )
 
 __all__ = [
+    "AeadKeys",
+    "HmacKey",
     "as_object_array",
     "typed_columns_as_object",
     "hmac_hex",
@@ -41,6 +43,57 @@ __all__ = [
 ]
 
 _MIN_CHUNK = 50_000
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
+# --------------------------------------------------------------------------
+# Derived key material travels in these holders, never as bytes in a local
+# variable or a dict: tracebacks printed with their locals (Sentry, pytest
+# --showlocals, IPython's verbose mode) show bytes and dicts, not these.
+# They pickle with their bytes, for joblib workers (documented for n_jobs).
+# --------------------------------------------------------------------------
+
+
+class HmacKey:
+    """An HMAC-SHA256 key that hands out hash states, not bytes."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: bytes):
+        self._raw = raw
+
+    def pads(self):
+        """Hashed inner and outer pad blocks (RFC 2104), to be copied."""
+        return (
+            hashlib.sha256(self._raw.ljust(64, b"\0").translate(_IPAD)),
+            hashlib.sha256(self._raw.ljust(64, b"\0").translate(_OPAD)),
+        )
+
+    def __repr__(self):
+        return "HmacKey(<hidden>)"
+
+
+class AeadKeys:
+    """AES-SIV and AES-GCM subkeys of one Key, with its public ``key_id``."""
+
+    __slots__ = ("key_id", "_siv", "_gcm")
+
+    def __init__(self, key_id: bytes, siv: bytes, gcm: bytes):
+        self.key_id = key_id
+        self._siv = siv
+        self._gcm = gcm
+
+    def siv(self):
+        return AESSIV(self._siv)
+
+    def gcm(self):
+        return AESGCM(self._gcm)
+
+    def __repr__(self):
+        return f"AeadKeys(key_id={self.key_id.hex()!r}, <hidden>)"
+
+
 _DET, _RAND = b"\x01", b"\x02"
 _NONCE = 12
 
@@ -99,13 +152,12 @@ def map_chunks(func, values: list, n_jobs, *args):
 # --------------------------------------------------------------------------
 
 
-def _hmac_digests(texts: list, start: int, key: bytes, n_bytes: int) -> bytes:
+def _hmac_digests(texts: list, start: int, key: HmacKey, n_bytes: int) -> bytes:
     """Concatenated first ``n_bytes`` of HMAC-SHA256(key, utf8(text))."""
     # Copying the hashed inner/outer pad blocks skips re-hashing the key per
     # value: the same result as hmac.new(key, msg, sha256), ~1.5x faster.
-    block = key.ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block)).copy
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
+    inner, outer = key.pads()
+    inner, outer = inner.copy, outer.copy
     out = bytearray()
     extend = out.extend
     for text in texts:
@@ -117,7 +169,7 @@ def _hmac_digests(texts: list, start: int, key: bytes, n_bytes: int) -> bytes:
     return bytes(out)
 
 
-def hmac_hex(texts: list, key: bytes, length: int, n_jobs=None) -> np.ndarray:
+def hmac_hex(texts: list, key: HmacKey, length: int, n_jobs=None) -> np.ndarray:
     """Lower-case hexadecimal HMAC-SHA256 pseudonyms, ``length`` characters.
 
     ``texts`` must all be str (see :func:`to_text`).
@@ -247,10 +299,9 @@ def encrypt_values(
 ) -> list:
     """Encrypt values to str tokens with the newest key.
 
-    ``material``: ``{"key_id": 4 bytes, "siv": 64 bytes, "gcm": 32 bytes}``;
-    ``ad``: associated data (bytes) bound to every token, or None.
+    ``material``: the :class:`AeadKeys` of the newest key; ``ad``: associated data (bytes) bound to every token, or None.
     """
-    kid = material["key_id"]
+    kid = material.key_id
     plains = [
         b"s" + v.encode("utf-8", "surrogatepass")
         if type(v) is str
@@ -259,11 +310,11 @@ def encrypt_values(
     ]
     if deterministic:
         header = _DET + kid
-        encrypt = AESSIV(material["siv"]).encrypt
+        encrypt = material.siv().encrypt
         ads = [header, ad] if ad else [header]
         return _b64_many([header + encrypt(p, ads) for p in plains])
     header = _RAND + kid
-    encrypt = AESGCM(material["gcm"]).encrypt
+    encrypt = material.gcm().encrypt
     full_ad = header + ad if ad else header
     # One CSPRNG call for all nonces; 96-bit random nonces collide with
     # probability < 2^-32 up to 2^32 values per key (NIST SP 800-38D).
@@ -301,16 +352,16 @@ def decrypt_tokens(tokens: list, start: int, materials: list, ad) -> list:
     raws = _raw_many(tokens)
     if raws:
         header = raws[0][:5]
-        by_id = {m["key_id"]: m for m in materials}
+        by_id = {m.key_id: m for m in materials}
         if len(header) == 5 and all([r.startswith(header) for r in raws]):
             m = by_id.get(header[1:5])
             try:
                 if m is not None and header[:1] == _DET:
-                    decrypt = AESSIV(m["siv"]).decrypt
+                    decrypt = m.siv().decrypt
                     ads = [header, ad] if ad else [header]
                     return _decode_many([decrypt(r[5:], ads) for r in raws])
                 if m is not None and header[:1] == _RAND:
-                    decrypt = AESGCM(m["gcm"]).decrypt
+                    decrypt = m.gcm().decrypt
                     full_ad = header + ad if ad else header
                     cut = 5 + _NONCE
                     return _decode_many(
@@ -322,7 +373,7 @@ def decrypt_tokens(tokens: list, start: int, materials: list, ad) -> list:
 
 
 def _decrypt_one_by_one(tokens: list, start: int, materials: list, ad) -> list:
-    by_id = {m["key_id"]: m for m in materials}
+    by_id = {m.key_id: m for m in materials}
     sivs, gcms = {}, {}
     out = []
     append = out.append
@@ -341,12 +392,12 @@ def _decrypt_one_by_one(tokens: list, start: int, materials: list, ad) -> list:
             if mode == _DET:
                 siv = sivs.get(kid)
                 if siv is None:
-                    siv = sivs[kid] = AESSIV(m["siv"])
+                    siv = sivs[kid] = m.siv()
                 plain = siv.decrypt(raw[5:], [header, *ad_list])
             elif mode == _RAND:
                 gcm = gcms.get(kid)
                 if gcm is None:
-                    gcm = gcms[kid] = AESGCM(m["gcm"])
+                    gcm = gcms[kid] = m.gcm()
                 if len(raw) < 5 + _NONCE + 16:
                     raise DecryptionError("A token is truncated.")
                 plain = gcm.decrypt(

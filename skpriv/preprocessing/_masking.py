@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import PUBLIC, declared_releases
 from ..encryption._key import Key
-from ..encryption._tokens import hmac_hex
+from ..encryption._tokens import HmacKey, hmac_hex
 from ..utils._random import check_random_state
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
 from ..utils._validation import (
@@ -508,7 +508,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             elif strategy == "hash":
                 new = hmac_hex(
                     to_text(column_objects(values)),
-                    self.key._material("masker/hash"),
+                    HmacKey(self.key._material("masker/hash")),
                     self.hash_length,
                     self.n_jobs,
                 )

@@ -1,5 +1,6 @@
 import copy
 import logging
+import os
 import pickle
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from skpriv.encryption import ColumnEncryptor, EncryptedEstimator, Key
 from skpriv.preprocessing import Masker
 
-from .conftest import CANARY, assert_no_canary
+from .conftest import CANARY, CANARY_TEXT, assert_no_canary
 
 
 def test_generate_export_roundtrip():
@@ -188,3 +189,117 @@ def test_file_key_with_joblib_processes(tmp_path):
 def test_key_repr_is_informative():
     key = Key.generate()
     assert repr(key) == f"Key(source='memory', key_id='{key.key_id}')"
+
+
+# ------------------------------------------------- key material in tracebacks
+def _secrets_of(key):
+    """Raw key bytes and every subkey skpriv derives from them."""
+    from skpriv.encryption._key import _hkdf
+
+    raw = key._bytes()
+    out = [raw]
+    for purpose, n in [
+        ("column-encryptor/aes-siv", 64),
+        ("column-encryptor/aes-gcm", 32),
+        ("masker/hash", 32),
+        ("envelope/dump", 32),
+        ("envelope/encrypted-estimator", 32),
+    ]:
+        out.append(_hkdf(raw, purpose, n))
+    return out
+
+
+def _exceptions(exc):
+    seen = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def _assert_no_secret_in_locals(excinfo, secrets, texts=()):
+    """No frame of the raised exception (or its chain) holds key material."""
+    import traceback
+
+    markers = [s for s in secrets] + [s[:16] for s in secrets]
+    text_markers = [*texts, *(repr(s)[2:-1][:24] for s in secrets)]
+    text_markers += [s.hex()[:24] for s in secrets]
+
+    def check(value, where, depth=0):
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            value = bytes(value)
+            assert not any(m in value for m in markers), f"key bytes in {where}"
+        elif isinstance(value, str):
+            assert not any(t in value for t in texts), f"key text in {where}"
+        elif isinstance(value, dict) and depth < 3:
+            for k, v in value.items():
+                check(k, where, depth + 1)
+                check(v, where, depth + 1)
+        elif isinstance(value, (list, tuple, set)) and depth < 3:
+            for v in list(value)[:1000]:
+                check(v, where, depth + 1)
+        # What a debugger or Sentry prints of any other object.
+        text = repr(value)[:100_000]
+        assert not any(t in text for t in text_markers), f"key in repr at {where}"
+
+    for exc in _exceptions(excinfo.value):
+        for frame, _ in traceback.walk_tb(exc.__traceback__):
+            if f"{os.sep}skpriv{os.sep}" not in frame.f_code.co_filename:
+                continue  # the test's own frames hold what it passed in
+            for name, value in frame.f_locals.items():
+                check(value, f"{frame.f_code.co_name}:{name}")
+
+
+def test_no_key_bytes_in_traceback_locals_of_a_bad_token():
+    # ColumnEncryptor._decrypt held the derived AES-SIV and AES-GCM subkeys
+    # (the SIV one alone decrypts the column) on any bad token.
+    from skpriv.encryption import ColumnEncryptor
+    from skpriv.exceptions import DecryptionError
+
+    key = Key(CANARY)
+    for deterministic in (True, False):
+        enc = ColumnEncryptor(key, deterministic=deterministic).fit([["a"]])
+        tokens = enc.transform([["a"], ["b"]])
+        tokens[1, 0] = tokens[1, 0][:-2] + ("AA" if tokens[1, 0][-2:] != "AA" else "BA")
+        with pytest.raises(DecryptionError) as excinfo:
+            enc.inverse_transform(tokens)
+        _assert_no_secret_in_locals(excinfo, _secrets_of(key), [CANARY_TEXT])
+
+
+def test_no_key_bytes_in_traceback_locals_of_a_replaced_key(monkeypatch):
+    # Key._resolve held the replacement key's raw bytes.
+    monkeypatch.setenv("SKPRIV_TEST_SWAP", CANARY_TEXT)
+    key = pickle.loads(pickle.dumps(Key.from_env("SKPRIV_TEST_SWAP")))
+    other = Key.generate()
+    monkeypatch.setenv("SKPRIV_TEST_SWAP", other.export())
+    with pytest.raises(ValueError, match="restore the original key") as excinfo:
+        key.export()
+    _assert_no_secret_in_locals(
+        excinfo, _secrets_of(other) + _secrets_of(Key(CANARY)), [other.export()]
+    )
+
+
+@pytest.mark.parametrize("cut", [1, 4])
+def test_no_key_text_in_traceback_locals_of_a_malformed_key(monkeypatch, tmp_path, cut):
+    text = CANARY_TEXT[:-cut]  # most of a real key
+    monkeypatch.setenv("SKPRIV_TEST_BAD", text)
+    path = tmp_path / "bad.key"
+    path.write_text(text)
+    path.chmod(0o600)
+    for make in (
+        lambda: Key.from_env("SKPRIV_TEST_BAD"),
+        lambda: Key.from_file(path),
+        lambda: Key(text),
+    ):
+        with pytest.raises(ValueError) as excinfo:
+            make()
+        _assert_no_secret_in_locals(excinfo, [], [text, text[:24]])
+
+
+def test_no_key_bytes_in_traceback_locals_of_the_hmac_kernel():
+    from skpriv.encryption._tokens import HmacKey, hmac_hex
+
+    key = Key(CANARY)
+    with pytest.raises(AttributeError) as excinfo:
+        hmac_hex(["a", 1], HmacKey(key._material("masker/hash")), 16)
+    _assert_no_secret_in_locals(excinfo, _secrets_of(key), [CANARY_TEXT])
