@@ -20,8 +20,17 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from ..base import PrivacyMixin, privacy_constraints, reject_fit_params
+from ..accounting import epsilon_of
+from ..base import (
+    DP,
+    PUBLIC,
+    PrivacyMixin,
+    declared_releases,
+    privacy_constraints,
+    reject_fit_params,
+)
 from ..exceptions import BudgetExceededError, PrivacyLeakWarning
+from ..linear_model._classes import encode_classes
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._random import spawn_seeds
 from ..utils._sklearn_compat import Interval, StrOptions, validate_data
@@ -29,7 +38,7 @@ from ._aggregation import aggregate, plurality, vote_counts
 from ._pate_analysis import (
     RDP_ORDERS,
     aggregator_event,
-    event_epsilon,
+    aggregator_mu2,
     gaussian_mu2_budget,
     laplace_max_queries,
     laplace_scale_for_budget,
@@ -202,6 +211,21 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         students such as :class:`~sklearn.semi_supervised.SelfTrainingClassifier`.
         A ``student`` is then required, and one that learns ``-1`` as a class
         raises an error.
+    classes : array-like of shape (n_classes,), default=None
+        The public list of labels of the private rows (at least 2, not
+        ``-1``). Teachers vote over it and ``classes_`` is it, sorted, whether
+        or not the private rows hold every label; a private label outside it
+        raises a ``ValueError``. ``None`` reads the labels from the private
+        rows and raises a :class:`~skpriv.exceptions.PrivacyLeakWarning`: one
+        row carrying a rare label then shows in ``classes_``, which
+        ``privacy_spent`` names as not covered.
+    keep_teachers : bool, default=False
+        Keep the fitted teachers in ``teachers_`` with the diagnostics read
+        from their exact votes (``label_agreement_``,
+        ``epsilon_data_dependent_``). They are trained on the private rows
+        without noise: not covered by the guarantee, and ``privacy_spent``
+        names them. With ``False`` the fitted object holds only the student
+        and DP outputs, so it can be published as a whole.
     {random_state}
     n_jobs : int, default=None
         Teachers trained (and queried) in parallel by joblib. ``None`` means 1
@@ -212,11 +236,15 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels of the private rows.
+        Class labels: ``classes`` sorted (public), or the labels of the
+        private rows when ``classes=None`` (not covered).
     teachers_ : list of estimators
-        The fitted teachers, one per partition.
+        The fitted teachers, one per partition; only with
+        ``keep_teachers=True`` (not covered: no noise).
     student_ : estimator
-        The fitted student.
+        The fitted student: a DP output (not covered when
+        ``public_fraction`` moved labelled rows to the public pool, whose
+        features it learns from).
     n_queries_ : int
         Public rows on which the teachers were queried.
     query_indices_ : ndarray of shape (n_queries_,)
@@ -228,9 +256,10 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         Queries answered with a noisy label (all but unconfident
         Confident-GNMax queries).
     label_agreement_ : float
-        Share of answered queries whose noisy label equals the teachers'
-        noiseless plurality vote (NaN when none was answered). It reads the
-        private votes: a diagnostic, not a private release.
+        Only with ``keep_teachers=True``: share of answered queries whose
+        noisy label equals the teachers' noiseless plurality vote (NaN when
+        none was answered). It reads the private votes: a diagnostic, not
+        covered by the guarantee.
     sigma_ : float
         Noise scale used (``sigma`` or its calibrated value).
     sigma_threshold_ : float or None
@@ -243,10 +272,10 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         Gaussian mechanism), the Rényi-DP accountant (or the pure-DP sum, if
         smaller) for ``"lnmax"``.
     epsilon_data_dependent_ : float
-        The tighter data-dependent bound of Papernot et al. (2018) at
-        ``delta``. It depends on the private votes, so reading it raises
-        :class:`~skpriv.exceptions.PrivacyLeakWarning`: releasing it is not
-        differentially private.
+        Only with ``keep_teachers=True``: the tighter data-dependent bound of
+        Papernot et al. (2018) at ``delta``. It is computed from the exact
+        votes, so releasing it is not differentially private (the paper
+        releases it through smooth sensitivity); ``privacy_spent`` names it.
     dp_event_ : dp_accounting.DpEvent
         What this fit spent (the queries actually made).
     dp_n_samples_ : int
@@ -265,7 +294,8 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
 
     Notes
     -----
-    Neighbouring datasets differ in one private row (replaced). Partitions
+    Neighbouring datasets differ in one private row (replaced); the number
+    of rows and which rows are public (``y == -1``) are public. Partitions
     depend only on the row positions and the seed, never on labels (a
     stratified split would let one label move other rows between teachers),
     so one changed row changes one teacher.
@@ -281,10 +311,14 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
     queries depends on the data. The student and everything it sees is
     post-processing. The public rows themselves are not protected.
 
-    Only the student is private. ``teachers_`` (and the data-dependent RDP
-    curve behind ``epsilon_data_dependent_``) are fitted on the private rows
-    without noise and are kept on the fitted object and its pickles: publish
-    ``student_`` (or its predictions), never the fitted ``PATEClassifier``.
+    What the fitted object releases is declared in ``_privacy_releases``:
+    the student, the noisy labels and the query bookkeeping are DP outputs;
+    the noise scales, ``classes_`` (when ``classes`` is given) and the
+    number of rows are public. The teachers and everything read from their
+    exact votes are kept only with ``keep_teachers=True`` and are then named
+    by :func:`~skpriv.accounting.privacy_spent` as not covered. One plan
+    (``_plan``) gives the noise, the event a fit records (the queries that
+    actually ran) and the event a search plans.
 
     References
     ----------
@@ -305,13 +339,39 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
     ...                            n_classes=3, random_state=0)
     >>> y_fit = y.copy()
     >>> y_fit[2000:2500] = -1                    # public, unlabelled rows
-    >>> pate = PATEClassifier(n_teachers=20, epsilon=2.0, random_state=0)
+    >>> pate = PATEClassifier(
+    ...     n_teachers=20, epsilon=2.0, classes=[0, 1, 2], random_state=0
+    ... )
     >>> pate = pate.fit(X[:2500], y_fit[:2500])
     >>> pate.n_queries_, pate.epsilon_ <= 2.0
     (500, True)
     >>> float(pate.score(X[2500:], y[2500:])) > 0.6
     True
     """
+
+    _privacy_releases = {
+        "classes_": PUBLIC,
+        "student_": DP,
+        "query_indices_": DP,
+        "query_labels_": DP,
+        "n_queries_": PUBLIC,
+        "n_answered_": PUBLIC,
+        "epsilon_": PUBLIC,
+        "sigma_": PUBLIC,
+        "sigma_threshold_": PUBLIC,
+        "threshold_": PUBLIC,
+        "teachers_": (
+            "uncovered: trained on the private partitions without noise "
+            "(keep_teachers=True)"
+        ),
+        "label_agreement_": (
+            "uncovered: compares the noisy labels with the teachers' exact "
+            "plurality votes (keep_teachers=True)"
+        ),
+        "epsilon_data_dependent_": (
+            "uncovered: computed from the exact vote counts (keep_teachers=True)"
+        ),
+    }
 
     _parameter_constraints = {
         "teacher": "no_validation",
@@ -326,6 +386,8 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         **privacy_constraints("delta", "random_state"),
         "public_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "semi_supervised": ["boolean"],
+        "classes": ["array-like", None],
+        "keep_teachers": ["boolean"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
@@ -345,6 +407,8 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         delta=1e-5,
         public_fraction=None,
         semi_supervised=False,
+        classes=None,
+        keep_teachers=False,
         random_state=None,
         n_jobs=None,
         verbose=0,
@@ -361,6 +425,8 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         self.delta = delta
         self.public_fraction = public_fraction
         self.semi_supervised = semi_supervised
+        self.classes = classes
+        self.keep_teachers = keep_teachers
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -381,11 +447,13 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                     f"has no {' or '.join(missing)} method. Pass a classifier."
                 )
 
-    def _noise_plan(self, n_candidates: int) -> dict:
+    def _plan(self, n_candidates: int) -> dict:
         """Noise scales and the number of queries the budget allows.
 
         Depends only on the parameters and the (public) number of candidate
-        queries, never on private data.
+        queries, never on private data. The one source of the noise ``fit``
+        adds, of the DP event it records and of the event a search plans
+        (both built by :meth:`_plan_event`).
         """
         agg, eps, delta = self.aggregator, self.epsilon, self.delta
         if self.sigma is None and eps is None:
@@ -448,7 +516,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
     # ------------------------------------------------------------------
 
     def _split_rows(self, y, rng):
-        """Indices of the private and public rows (``public_fraction`` aside)."""
+        """Private and public row indices, and whether labelled rows were moved."""
         public = _unlabelled_mask(y)
         if self.public_fraction is not None and not public.any():
             labelled = np.flatnonzero(~public)
@@ -463,6 +531,8 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                     PrivacyLeakWarning,
                     stacklevel=4,
                 )
+        moved = bool(public.any()) and self.public_fraction is not None
+        moved = moved and not _unlabelled_mask(y).any()
         private_idx = np.flatnonzero(~public)
         public_idx = np.flatnonzero(public)
         if public_idx.size == 0:
@@ -482,11 +552,14 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                 f"private (labelled) rows, {private_idx.size}: every teacher "
                 f"needs at least one row. Lower n_teachers."
             )
-        return private_idx, public_idx
+        return private_idx, public_idx, moved
 
     def _fit(self, X, y, rng, **fit_params):
         reject_fit_params(self, fit_params)
         self._check_estimators()
+        # A refit with keep_teachers=False must not keep an earlier fit's.
+        for attr in ("teachers_", "label_agreement_", "epsilon_data_dependent_"):
+            self.__dict__.pop(attr, None)
         if self.semi_supervised and self.student is None:
             raise ValueError(
                 "semi_supervised=True gives the student rows labelled -1 "
@@ -515,23 +588,27 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         elif sparse.issparse(X):
             X = X.tocsr()
         y = column_or_1d(y, warn=True)
-        private_idx, public_idx = self._split_rows(y, rng)
+        private_idx, public_idx, moved_public = self._split_rows(y, rng)
         y_private = y[private_idx]
         check_classification_targets(y_private)
-        self.classes_, y_code = np.unique(y_private, return_inverse=True)
-        n_classes = self.classes_.size
-        if n_classes < 2:
+        if self.classes is not None and np.any(
+            _unlabelled_mask(np.asarray(self.classes))
+        ):
             raise ValueError(
-                f"The private rows hold a single class ({self.classes_[0]!r}); "
-                f"PATEClassifier needs at least 2 classes."
+                "PATEClassifier: classes must not hold -1, which marks the "
+                "public unlabelled rows."
             )
+        self.classes_, y_code, inferred = encode_classes(
+            y_private, self.classes, owner="PATEClassifier", stacklevel=5
+        )
+        n_classes = self.classes_.size
 
         # Query order is random; the plan fixes sigma and how many we ask.
         query_order = rng.permutation(public_idx)
         n_candidates = query_order.size
         if self.max_queries is not None:
             n_candidates = min(n_candidates, self.max_queries)
-        plan = self._noise_plan(n_candidates)
+        plan = self._plan(n_candidates)
         n_ask = plan["n_max"]
         if n_ask < 1:
             raise BudgetExceededError(
@@ -562,9 +639,10 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
             )
             for t in range(self.n_teachers)
         )
-        self.teachers_ = [est for est, _ in results]
+        if self.keep_teachers:
+            self.teachers_ = [est for est, _ in results]
         counts = vote_counts(np.stack([v for _, v in results]), n_classes)
-        del results
+        del results  # the teachers are not kept unless asked for
 
         labels = aggregate(
             counts,
@@ -584,20 +662,24 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         self.query_labels_ = labels
         self.n_queries_ = int(labels.size)
         self.n_answered_ = int(answered.sum())
-        self.label_agreement_ = (
-            float(np.mean(labels[answered] == plurality(counts[answered])))
-            if self.n_answered_
-            else float("nan")
+        if self.keep_teachers:
+            # Read from the exact votes: declared uncovered.
+            self.label_agreement_ = (
+                float(np.mean(labels[answered] == plurality(counts[answered])))
+                if self.n_answered_
+                else float("nan")
+            )
+        # What actually ran (an early stop of Confident-GNMax spends less),
+        # built by the same plan a search uses.
+        self.dp_event_ = self._plan_event(plan, self.n_queries_, self.n_answered_)
+        self.epsilon_ = epsilon_of(
+            self.dp_event_, self.delta, accountant=self._accountant()
         )
-        self.dp_event_ = aggregator_event(
-            self.aggregator,
-            self.sigma_,
-            self.n_queries_,
-            self.n_answered_,
-            self.sigma_threshold_,
-        )
-        self.epsilon_ = event_epsilon(self.dp_event_, self.delta)
-        self._rdp_data_dependent = self._data_dependent_rdp(counts, answered)
+        if self.keep_teachers:
+            self.epsilon_data_dependent_ = self._epsilon_data_dependent(
+                counts, answered
+            )
+        self._fit_release_kinds = self._fitted_kinds(inferred, moved_public)
         if self.verbose:
             print(
                 f"[PATEClassifier] {self.n_queries_} queries, {self.n_answered_} "
@@ -664,27 +746,82 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
             rdp += rdp_data_dependent_gaussian(logq, self.sigma_).sum(axis=0)
         return rdp
 
-    @property
-    def epsilon_data_dependent_(self):
-        """Data-dependent epsilon at ``delta`` (reading it is not private)."""
-        check_is_fitted(self, "dp_event_")
-        warnings.warn(
-            "epsilon_data_dependent_ is computed from the private teacher votes; "
-            "releasing it is not differentially private (Papernot et al. 2018 "
-            "release it through smooth sensitivity). Report epsilon_ publicly.",
-            PrivacyLeakWarning,
-            stacklevel=2,
-        )
+    def _epsilon_data_dependent(self, counts, answered) -> float:
+        """The data-dependent epsilon at ``delta`` (Papernot et al. 2018)."""
         if self.delta == 0:
             return self.epsilon_
-        eps = rdp_to_epsilon(self._rdp_data_dependent, self.delta)
+        eps = rdp_to_epsilon(self._data_dependent_rdp(counts, answered), self.delta)
         return float(min(eps, self.epsilon_))
 
+    def _fitted_kinds(self, classes_inferred: bool, moved_public: bool) -> dict:
+        """Kinds of the releases that depend on this fit's parameters and data."""
+        kinds = {}
+        if classes_inferred:
+            kinds["classes_"] = (
+                "uncovered: the label set read from the private labels "
+                "(classes=None); pass classes= to make it public"
+            )
+        if moved_public:
+            kinds["student_"] = (
+                "uncovered: trained on the features of labelled rows that "
+                "public_fraction moved to the public pool"
+            )
+        if self.aggregator == "confident_gnmax":
+            # How many queries ran and were answered depends on noisy checks.
+            kinds.update(n_queries_=DP, n_answered_=DP, epsilon_=DP)
+        return kinds
+
+    def _release_kinds(self):
+        kinds = dict(declared_releases(type(self)))
+        # Decided at fit time, so that set_params after fit cannot relabel.
+        kinds.update(getattr(self, "_fit_release_kinds", {}))
+        return kinds
+
+    def _accountant(self) -> str:
+        # Laplace compositions: the Rényi-DP accountant (capped by the pure-DP
+        # sum), as the calibration uses; Gaussian ones are exact either way.
+        return "rdp" if self.aggregator == "lnmax" else "pld"
+
+    def _plan_event(self, plan: dict, n_queries: int, n_answered: int):
+        """The DP event of ``n_queries`` queries (``n_answered`` answered) under ``plan``.
+
+        With a budget, Confident-GNMax stops before it would be exceeded (a
+        Gaussian-DP privacy filter), so no run spends more than one Gaussian
+        mechanism at ``mu**2 = plan["mu2_budget"]``.
+        """
+        event = aggregator_event(
+            self.aggregator,
+            plan["sigma"],
+            n_queries,
+            n_answered,
+            plan["sigma_threshold"],
+        )
+        if self.aggregator == "confident_gnmax":
+            mu2 = aggregator_mu2(
+                n_queries, n_answered, plan["sigma"], plan["sigma_threshold"]
+            )
+            if mu2 > plan["mu2_budget"]:
+                return dp_accounting.GaussianDpEvent(
+                    1.0 / math.sqrt(plan["mu2_budget"])
+                )
+        return event
+
     def _planned_dp_event(self, n_samples):
-        """An upper bound on what a fit on ``n_samples`` rows spends."""
-        n = n_samples if n_samples is not None else math.inf
-        k = min(n, self.max_queries if self.max_queries is not None else math.inf)
-        if not math.isfinite(k):
+        """An upper bound on what a fit on ``n_samples`` rows spends.
+
+        Every teacher needs a private row, so at most ``n_samples -
+        n_teachers`` rows are public; the plan for that many candidates, all
+        asked and answered, bounds a fit on a smaller pool (Gaussian
+        aggregators: the same or fewer ``mu**2``; LNMax with ``sigma``: fewer
+        queries; calibrated LNMax: ``epsilon`` at ``delta``).
+        """
+        if n_samples is not None:
+            k = max(int(n_samples) - self.n_teachers, 1)
+            if self.max_queries is not None:
+                k = min(k, self.max_queries)
+        elif self.max_queries is not None:
+            k = self.max_queries
+        else:
             if self.epsilon is None:
                 raise ValueError(
                     "PATEClassifier with epsilon=None needs n_samples (or "
@@ -693,26 +830,10 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
             # Unknown pool size: the budget alone caps the queries. Grow the
             # pool until the plan asks fewer queries than it has.
             k = 1
-            while self._noise_plan(k)["n_max"] >= k and k < 2**40:
+            while self._plan(k)["n_max"] >= k and k < 2**40:
                 k *= 2
-        plan = self._noise_plan(int(k))
-        if self.aggregator == "confident_gnmax":
-            if self.epsilon is not None:
-                # The filter caps any run at the budget: one Gaussian at mu.
-                return dp_accounting.GaussianDpEvent(
-                    1.0 / math.sqrt(plan["mu2_budget"])
-                )
-            return aggregator_event(
-                self.aggregator, plan["sigma"], int(k), int(k), plan["sigma_threshold"]
-            )
-        if self.sigma is None and self.aggregator == "gnmax":
-            return dp_accounting.GaussianDpEvent(1.0 / math.sqrt(plan["mu2_budget"]))
-        if self.sigma is None:
-            # Calibrated LNMax spends at most epsilon whatever the number of
-            # queries at the estimator's delta; one pure epsilon-DP release
-            # bounds that.
-            return dp_accounting.LaplaceDpEvent(1.0 / self.epsilon)
-        return aggregator_event(self.aggregator, plan["sigma"], plan["n_max"], 0)
+        plan = self._plan(int(k))
+        return self._plan_event(plan, plan["n_max"], plan["n_max"])
 
     # ------------------------------------------------------------------
     # Prediction: the student only

@@ -13,10 +13,12 @@ import numpy as np
 from dp_accounting.rdp import rdp_privacy_accountant
 from scipy.special import log_ndtr, logsumexp
 
+from ..accounting import epsilon_of, gaussian_sigma
+
 __all__ = [
     "RDP_ORDERS",
     "aggregator_event",
-    "event_epsilon",
+    "aggregator_mu2",
     "gaussian_mu2_budget",
     "laplace_max_queries",
     "laplace_scale_for_budget",
@@ -113,46 +115,37 @@ def gaussian_mu2_budget(epsilon: float, delta: float) -> float:
     budget would be exceeded (Smith & Thakurta 2022, fully adaptive
     composition for Gaussian DP). The budget is therefore one number.
     """
-    from ..accounting import gaussian_sigma
-
     return 1.0 / gaussian_sigma(epsilon, delta) ** 2
 
 
-def event_epsilon(event: dp_accounting.DpEvent, delta: float) -> float:
-    """Epsilon at ``delta`` of an aggregator event, with dp-accounting.
+def aggregator_mu2(n_queries: int, n_answered: int, sigma, sigma_threshold=None):
+    """``mu**2`` (Gaussian DP) of the Gaussian aggregators' queries.
 
-    Gaussian compositions are one Gaussian mechanism, in closed form
-    (``get_epsilon_gaussian``). Laplace compositions: the smaller of the
-    pure-DP sum and the Rényi-DP accountant's bound (the privacy-loss
-    distribution accountant is tighter but takes minutes at low noise).
+    GNMax costs ``2 / sigma**2`` per answered query (``n_answered ==
+    n_queries``); Confident-GNMax adds ``1 / sigma_threshold**2`` per query.
     """
-    from ..accounting import make_accountant, pure_epsilon
-    from ..accounting._accountants import gaussian_mu2
-
-    if isinstance(event, dp_accounting.NoOpDpEvent):
-        return 0.0
-    pure = pure_epsilon(event)
-    if delta == 0:
-        return float(pure)
-    mu2 = gaussian_mu2(event)
-    if mu2 is not None:
-        return float(dp_accounting.get_epsilon_gaussian(1.0 / math.sqrt(mu2), delta))
-    acc = make_accountant("rdp")
-    acc.compose(event)
-    return float(min(pure, acc.get_epsilon(delta)))
+    mu2 = 2.0 * n_answered / sigma**2
+    if sigma_threshold is not None:
+        mu2 += n_queries / sigma_threshold**2
+    return mu2
 
 
 def _lnmax_epsilon(scale: float, n_queries: int, delta: float) -> float:
+    # The Rényi-DP accountant (capped by the pure-DP sum): the PLD accountant
+    # is tighter but takes minutes at low noise, and a bisection calls this
+    # about 40 times.
     if n_queries == 0:
         return 0.0
-    return event_epsilon(aggregator_event("lnmax", scale, n_queries, n_queries), delta)
+    event = aggregator_event("lnmax", scale, n_queries, n_queries)
+    return epsilon_of(event, delta, accountant="rdp")
 
 
 def laplace_scale_for_budget(n_queries: int, epsilon: float, delta: float) -> float:
     """Smallest LNMax scale whose ``n_queries`` queries cost <= ``epsilon``.
 
     At ``delta = 0`` this is the pure-DP ``2 n_queries / epsilon``; otherwise a
-    bisection on :func:`event_epsilon`, which keeps the upper end feasible so
+    bisection on :func:`skpriv.accounting.epsilon_of` (Rényi-DP accountant),
+    which keeps the upper end feasible so
     the result never overshoots.
     """
     pure = 2.0 * n_queries / epsilon

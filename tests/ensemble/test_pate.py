@@ -67,7 +67,12 @@ def _with_ids(X):
 def test_partitions_disjoint_and_cover_every_private_row():
     X, y, _, _ = _data(n=203, n_public=50)
     pate = PATEClassifier(
-        RecordingTeacher(), n_teachers=7, sigma=1.0, epsilon=None, random_state=0
+        RecordingTeacher(),
+        n_teachers=7,
+        sigma=1.0,
+        epsilon=None,
+        keep_teachers=True,
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -88,7 +93,9 @@ def test_one_changed_private_row_changes_one_teacher_and_votes_by_two():
     i = int(np.flatnonzero(y != -1)[17])
     X_nb[i] = X[i] * -3.0 + 5.0  # replace the row: new features, new label
     y_nb[i] = (y[i] + 1) % 3
-    kw = dict(n_teachers=10, sigma=1.0, epsilon=None, random_state=3)
+    kw = dict(
+        n_teachers=10, sigma=1.0, epsilon=None, keep_teachers=True, random_state=3
+    )
     teacher = DecisionTreeClassifier(max_depth=3)
     a = PATEClassifier(teacher, **kw).fit(X, y)
     b = PATEClassifier(teacher, **kw).fit(X_nb, y_nb)
@@ -116,13 +123,15 @@ def test_fit_predict_and_budget(aggregator):
         aggregator=aggregator,
         epsilon=3.0,
         max_queries=150,
+        keep_teachers=True,
         random_state=0,
     ).fit(X, y)
     assert pate.n_queries_ == 150
     assert 0 < pate.n_answered_ <= pate.n_queries_
     assert pate.epsilon_ <= 3.0
     assert pate.epsilon_ >= 0.95 * 3.0 or aggregator == "confident_gnmax"
-    spent = privacy_spent(pate).epsilon  # the PLD accountant: tighter for Laplace
+    with pytest.warns(PrivacyLeakWarning, match="teachers_"):
+        spent = privacy_spent(pate).epsilon  # PLD accountant: tighter for Laplace
     assert spent <= pate.epsilon_ * (1 + 1e-6)
     if aggregator != "lnmax":
         assert spent == pytest.approx(pate.epsilon_)
@@ -133,16 +142,16 @@ def test_fit_predict_and_budget(aggregator):
     np.testing.assert_array_equal(
         pate.predict(X_test), pate.classes_[np.argmax(proba, axis=1)]
     )
-    with pytest.warns(PrivacyLeakWarning, match="not differentially private"):
-        dd = pate.epsilon_data_dependent_
-    assert 0 <= dd <= pate.epsilon_
+    assert 0 <= pate.epsilon_data_dependent_ <= pate.epsilon_
 
 
 def test_more_epsilon_means_better_labels_and_students():
     X, y, X_test, y_test = _data(n=3000, n_public=500)
     agreement, scores = [], []
     for eps in (0.3, 30.0):
-        pate = PATEClassifier(n_teachers=50, epsilon=eps, random_state=0).fit(X, y)
+        pate = PATEClassifier(
+            n_teachers=50, epsilon=eps, keep_teachers=True, random_state=0
+        ).fit(X, y)
         agreement.append(pate.label_agreement_)
         scores.append(pate.score(X_test, y_test))
     assert agreement[1] > agreement[0] + 0.3
@@ -171,6 +180,7 @@ def test_confident_gnmax_answers_only_confident_queries():
         threshold=30.0,
         sigma_threshold=10.0,
         epsilon=None,
+        keep_teachers=True,
         random_state=0,
     ).fit(X, y)
     assert 0 < pate.n_answered_ < pate.n_queries_ == 400
@@ -180,8 +190,7 @@ def test_confident_gnmax_answers_only_confident_queries():
         X, y
     )
     assert pate.epsilon_ < both.epsilon_
-    with pytest.warns(PrivacyLeakWarning):
-        assert pate.epsilon_data_dependent_ < pate.epsilon_
+    assert pate.epsilon_data_dependent_ < pate.epsilon_
     # With a budget, the filter stops asking before the pool is exhausted.
     capped = pate.set_params(epsilon=2.0).fit(X, y)
     assert 0 < capped.n_answered_ < capped.n_queries_ < 400
@@ -204,7 +213,14 @@ def test_planned_event_bounds_the_fit():
 
         planned = privacy_spent(Planned(), delta=1e-5).epsilon
         actual = privacy_spent(pate, delta=1e-5).epsilon
-        assert planned >= actual * (1 - 1e-3), params
+        if params.get("aggregator") == "lnmax":
+            # Calibrated LNMax: every pool size is calibrated to epsilon at
+            # delta (RDP accountant), so the plan for the largest pool equals
+            # the fit there up to the calibration's tolerance, not above it.
+            assert planned == pytest.approx(actual, rel=2e-3), params
+            assert planned <= 2.0 and actual <= 2.0
+        else:
+            assert planned >= actual * (1 - 1e-9), params
 
 
 def test_pipeline_grid_search_and_privacy_spent():
@@ -329,7 +345,7 @@ def test_error_fewer_private_rows_than_teachers():
 def test_error_single_private_class():
     X, y = _small()
     y = np.where(y == -1, -1, 2)
-    with pytest.raises(ValueError, match="single class"):
+    with pytest.raises(ValueError, match="at least 2 classes"):
         PATEClassifier(n_teachers=5).fit(X, y)
 
 

@@ -9,13 +9,12 @@ from dp_accounting.pld import pld_privacy_accountant
 from dp_accounting.rdp import rdp_privacy_accountant
 from scipy.stats import beta, norm
 
-from skpriv.accounting import privacy_spent
-from skpriv.accounting._spent import gaussian_mu2
+from skpriv.accounting import epsilon_of, privacy_spent
+from skpriv.accounting._accountants import gaussian_mu2
 from skpriv.ensemble._aggregation import aggregate, plurality, vote_counts
 from skpriv.ensemble._pate_analysis import (
     RDP_ORDERS,
     aggregator_event,
-    event_epsilon,
     laplace_max_queries,
     laplace_scale_for_budget,
     logpr_answered,
@@ -155,7 +154,7 @@ def test_confident_gnmax_filter_stops_within_budget():
 @pytest.mark.parametrize("sigma, n", [(40.0, 500), (5.0, 37), (150.0, 10_000)])
 def test_gnmax_epsilon_matches_reference_accountants(sigma, n):
     event = aggregator_event("gnmax", sigma, n, n)
-    eps = event_epsilon(event, 1e-5)
+    eps = epsilon_of(event, 1e-5)
     pld = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4)
     pld.compose(
         dp_accounting.SelfComposedDpEvent(
@@ -180,7 +179,7 @@ def privacy_spent_event(event):
 
 def test_confident_epsilon_composes_threshold_and_answers():
     sigma, sigma_t, n_q, n_a = 40.0, 150.0, 1000, 300
-    eps = event_epsilon(
+    eps = epsilon_of(
         aggregator_event("confident_gnmax", sigma, n_q, n_a, sigma_t), 1e-5
     )
     rdp = rdp_privacy_accountant.RdpAccountant(list(RDP_ORDERS))
@@ -205,19 +204,23 @@ def test_lnmax_epsilon_matches_rdp_accountant_and_pure_sum():
         dp_accounting.SelfComposedDpEvent(dp_accounting.LaplaceDpEvent(b / 2), n)
     )
     expected = min(rdp.get_epsilon(1e-5), 2 * n / b)
-    assert event_epsilon(event, 1e-5) == pytest.approx(expected)
-    assert event_epsilon(event, 0.0) == pytest.approx(2 * n / b)
+    assert epsilon_of(event, 1e-5, accountant="rdp") == pytest.approx(expected)
+    assert epsilon_of(event, 0.0) == pytest.approx(2 * n / b)
+
+
+def _rdp_epsilon(event, delta):
+    return epsilon_of(event, delta, accountant="rdp")
 
 
 @pytest.mark.parametrize("delta", [0.0, 1e-5])
 def test_laplace_calibration_never_overshoots(delta):
     scale = laplace_scale_for_budget(200, 1.5, delta)
-    eps = event_epsilon(aggregator_event("lnmax", scale, 200, 200), delta)
+    eps = _rdp_epsilon(aggregator_event("lnmax", scale, 200, 200), delta)
     assert eps <= 1.5
     assert eps >= 1.5 * 0.99
     k = laplace_max_queries(scale, 1.0, delta, 200)
-    assert event_epsilon(aggregator_event("lnmax", scale, k, k), delta) <= 1.0
-    assert event_epsilon(aggregator_event("lnmax", scale, k + 1, k + 1), delta) > 1.0
+    assert _rdp_epsilon(aggregator_event("lnmax", scale, k, k), delta) <= 1.0
+    assert _rdp_epsilon(aggregator_event("lnmax", scale, k + 1, k + 1), delta) > 1.0
 
 
 def test_gaussian_mu2_of_events():
@@ -286,11 +289,11 @@ def test_calibrated_sigma_never_overshoots(aggregator, epsilon, n_queries):
     from skpriv.ensemble import PATEClassifier
 
     pate = PATEClassifier(aggregator=aggregator, epsilon=epsilon, delta=1e-5)
-    plan = pate._noise_plan(n_queries)
+    plan = pate._plan(n_queries)
     # Worst case: every query asked and answered.
     event = aggregator_event(
         aggregator, plan["sigma"], n_queries, n_queries, plan["sigma_threshold"]
     )
-    spent = event_epsilon(event, 1e-5)
+    spent = epsilon_of(event, 1e-5, accountant=pate._accountant())
     assert spent <= epsilon
     assert spent >= 0.99 * epsilon  # and the budget is used
