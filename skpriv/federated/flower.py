@@ -9,9 +9,8 @@ or :class:`~skpriv.federated.FederatedRegressor`, unfitted) drives both sides:
   adapter as the in-process simulation;
 - on the server, :func:`make_server_app` (a Flower ``ServerApp``),
   :func:`make_strategy` or :func:`start_server` build the Flower strategy:
-  ``FedAvg`` / ``FedAdam`` / ``FedYogi``, wrapped in Flower's
-  ``DifferentialPrivacyServerSideFixedClipping`` when client-level DP is on,
-  and run through Flower's SecAgg+ workflow (with ``secaggplus_mod`` on the
+  ``FedAvg`` / ``FedAdam`` / ``FedYogi``, with skpriv's client-level DP
+  rounds when DP is on, and run through Flower's SecAgg+ workflow (with ``secaggplus_mod`` on the
   clients) when ``secure_aggregation=True``. :func:`fitted_estimator` turns
   the finished strategy into a fitted estimator, usable like one fitted
   in-process.
@@ -20,10 +19,15 @@ or :class:`~skpriv.federated.FederatedRegressor`, unfitted) drives both sides:
 engine (Ray) from ``X, y, clients`` as in ``fit``. Needs the ``federated``
 extra: ``pip install "skpriv[federated]"``.
 
-Differences from the in-process simulation: Flower samples a fixed number of
-clients per round (the privacy accounting assumes Poisson sampling, exact
-only for ``client_fraction=1``), and Flower's SecAgg+ clips parameters to
-``[-64, 64]`` before quantizing.
+Differences from the in-process simulation: without DP, Flower samples a fixed
+number of clients per round, and Flower's SecAgg+ clips parameters to
+``[-64, 64]`` before quantizing. With client-level DP the strategy samples
+clients itself, each with probability ``client_fraction`` (Poisson sampling,
+as the accounting assumes), clips each client's update on the server, and
+adds skpriv's floating-point-safe Gaussian noise to their sum, divided by the
+public ``client_fraction * n_clients``; client-level DP with
+``secure_aggregation=True`` is refused (SecAgg+ hides the individual updates
+that the server would have to clip).
 """
 
 import copy
@@ -296,14 +300,27 @@ def _weighted_score(metrics):
 
 
 class _Recorder(Strategy):
-    """Delegates to a Flower strategy and keeps the last global parameters."""
+    """Delegates to a Flower strategy and keeps the last global parameters.
 
-    def __init__(self, strategy):
+    With client-level DP (``plan.dp``) it also runs the DP rounds: Poisson
+    sampling of clients, per-client clipping on the server, grid Gaussian
+    noise on the sum and the fixed denominator of ``plan``, the same plan
+    the in-process fit uses; the wrapped strategy then only applies the
+    noisy average (FedAvg, FedAdam or FedYogi).
+    """
+
+    def __init__(self, strategy, plan=None, rng=None):
         super().__init__()
         self.strategy = strategy
+        self.plan = plan
+        self.rng = rng
         self.parameters = None
         self.history = []
         self.n_examples = 0
+
+    @property
+    def _dp(self):
+        return self.plan is not None and self.plan.dp
 
     def __repr__(self):
         return f"skpriv({self.strategy!r})"
@@ -313,9 +330,25 @@ class _Recorder(Strategy):
         return self.parameters
 
     def configure_fit(self, server_round, parameters, client_manager):
-        return self.strategy.configure_fit(server_round, parameters, client_manager)
+        if not self._dp:
+            return self.strategy.configure_fit(server_round, parameters, client_manager)
+        from flwr.common import FitIns
+
+        client_manager.wait_for(self.wait_clients)
+        clients = [proxy for _, proxy in sorted(client_manager.all().items())]
+        keep = self.rng.random(len(clients)) < self.plan.client_fraction
+        chosen = [c for c, k in zip(clients, keep) if k]
+        if not chosen:
+            # No client sampled: the round still releases noise (Flower
+            # would skip it, and a noiseless round is not DP).
+            self._dp_round(server_round, [])
+            return []
+        ins = FitIns(self.parameters, {})
+        return [(client, ins) for client in chosen]
 
     def aggregate_fit(self, server_round, results, failures):
+        if self._dp:
+            return self._dp_round(server_round, results), {}
         params, metrics = self.strategy.aggregate_fit(server_round, results, failures)
         if params is not None:
             self.parameters = params
@@ -323,7 +356,37 @@ class _Recorder(Strategy):
         self.history.append({"round": server_round, "n_clients": len(results)})
         return params, metrics
 
+    def _dp_round(self, server_round, results):
+        from flwr.common import Code, FitRes, Status
+
+        current = parameters_to_ndarrays(self.parameters)
+        gvec = _flat(current)
+        mech = self.plan.mechanism(gvec.size)
+        total = np.zeros(gvec.size)
+        if results:
+            updates = np.stack(
+                [_flat(parameters_to_ndarrays(r.parameters)) for _, r in results]
+            )
+            grid, _ = self.plan.clip_to_grid(updates - gvec, mech.granularity)
+            total = grid.sum(axis=0)  # exact: multiples of the grid step
+        target = gvec + self.plan.noisy_mean(total, mech, self.rng)
+        # The wrapped strategy (FedAvg / FedAdam / FedYogi) moves towards the
+        # noisy average as towards one client's model.
+        noisy = FitRes(
+            Status(Code.OK, ""),
+            ndarrays_to_parameters(_split(target, current)),
+            1,
+            {},
+        )
+        params, _ = self.strategy.aggregate_fit(server_round, [(None, noisy)], [])
+        if params is not None:
+            self.parameters = params
+        self.history.append({"round": server_round})
+        return self.parameters
+
     def configure_evaluate(self, server_round, parameters, client_manager):
+        if self._dp:
+            return []  # exact client scores are not private
         return self.strategy.configure_evaluate(
             server_round, parameters, client_manager
         )
@@ -332,7 +395,7 @@ class _Recorder(Strategy):
         loss, metrics = self.strategy.aggregate_evaluate(
             server_round, results, failures
         )
-        if self.history and "score" in metrics:
+        if self.history and "score" in metrics and not self._dp:
             self.history[-1]["score"] = float(metrics["score"])
         return loss, metrics
 
@@ -340,17 +403,40 @@ class _Recorder(Strategy):
         return self.strategy.evaluate(server_round, parameters)
 
 
-def make_strategy(estimator, *, n_features, n_clients, classes=None, _secagg_ok=False):
+def _flat(arrays) -> np.ndarray:
+    return np.concatenate([np.ravel(a) for a in arrays]).astype(np.float64)
+
+
+def _split(vector, like) -> list:
+    out, start = [], 0
+    for a in like:
+        size = int(np.size(a))
+        out.append(vector[start : start + size].reshape(np.shape(a)).astype(a.dtype))
+        start += size
+    return out
+
+
+def make_strategy(
+    estimator,
+    *,
+    n_features,
+    n_clients,
+    classes=None,
+    _secagg_ok=False,
+    _public_clients=None,
+):
     """The Flower server strategy for ``estimator``'s configuration.
 
     ``FedAvg``, ``FedAdam`` or ``FedYogi`` following ``aggregation`` and
     ``server_learning_rate``, starting from the adapter's initial weights
     (drawn from ``estimator.random_state``) and sampling ``client_fraction``
-    of the ``n_clients`` clients per round. With client-level DP it is
-    wrapped in Flower's ``DifferentialPrivacyServerSideFixedClipping`` (the
-    noise multiplier calibrated from ``epsilon`` when given). The result
-    records the global parameters and per-round history for
-    :func:`fitted_estimator`.
+    of the ``n_clients`` clients per round. With client-level DP the result
+    samples each client with probability ``client_fraction`` (Poisson
+    sampling), clips each update to ``clip_norm``, adds skpriv's grid
+    Gaussian noise to their sum and divides by ``client_fraction *
+    n_clients`` (the plan of the in-process fit; ``n_clients`` is public),
+    with no federated evaluation. The result records the global parameters
+    and per-round history for :func:`fitted_estimator`.
 
     Parameters
     ----------
@@ -359,13 +445,17 @@ def make_strategy(estimator, *, n_features, n_clients, classes=None, _secagg_ok=
     n_features : int
         Number of features (public).
     n_clients : int
-        Number of clients the server waits for.
+        Number of clients the server waits for; public, it fixes the
+        denominator of the DP average.
     classes : array-like, default=None
         All class labels (public), for classifiers.
     _secagg_ok : bool, default=False
         Internal: set by :func:`make_server_app`, whose SecAgg+ workflow
         supports ``secure_aggregation=True``; otherwise that setting raises
         a ``ValueError``.
+    _public_clients : int, default=None
+        Internal: the public client count of the DP denominator when it is
+        not ``n_clients`` (:func:`run_simulation` with given ``clients``).
 
     Returns
     -------
@@ -387,12 +477,7 @@ def make_strategy(estimator, *, n_features, n_clients, classes=None, _secagg_ok=
     >>> make_strategy(fed, n_features=4, n_clients=5, classes=[0, 1])
     skpriv(FedAvg(accept_failures=True))
     """
-    from flwr.server.strategy import (
-        DifferentialPrivacyServerSideFixedClipping,
-        FedAdam,
-        FedAvg,
-        FedYogi,
-    )
+    from flwr.server.strategy import FedAdam, FedAvg, FedYogi
 
     _check_config(estimator)
     if estimator.secure_aggregation and not _secagg_ok:
@@ -401,9 +486,19 @@ def make_strategy(estimator, *, n_features, n_clients, classes=None, _secagg_ok=
             "in a ServerApp: use make_server_app / make_client_app (or "
             "run_simulation), not start_server's legacy gRPC server."
         )
-    adapter, model, _ = _structure(
-        estimator, n_features, classes, check_random_state(estimator.random_state)
-    )
+    public = n_clients if _public_clients is None else _public_clients
+    plan = estimator._plan()._replace(n_clients=int(public))
+    if plan.dp and estimator.secure_aggregation:
+        raise ValueError(
+            "Client-level DP (noise_multiplier or epsilon) with "
+            "secure_aggregation=True is not supported on Flower: SecAgg+ hides "
+            "each client's update from the server, which could then only clip "
+            "their average, not bound one client's influence. Use one of the "
+            "two, or the in-process estimator (it clips every update before "
+            "masking)."
+        )
+    rng = check_random_state(estimator.random_state)
+    adapter, model, _ = _structure(estimator, n_features, classes, rng)
     if estimator.proximal_mu > 0 and not adapter.supports_proximal:
         raise ValueError(
             f"proximal_mu={estimator.proximal_mu} needs a local learner with a "
@@ -413,9 +508,10 @@ def make_strategy(estimator, *, n_features, n_clients, classes=None, _secagg_ok=
     n_fit = max(1, int(round(fraction * n_clients)))
     kw = dict(
         fraction_fit=fraction,
-        fraction_evaluate=1.0,
+        # Under DP there is no federated evaluation: exact scores leak.
+        fraction_evaluate=0.0 if plan.dp else 1.0,
         min_fit_clients=n_fit,
-        min_evaluate_clients=n_clients,
+        min_evaluate_clients=0 if plan.dp else n_clients,
         min_available_clients=n_clients,
         initial_parameters=ndarrays_to_parameters(adapter.get_weights(model)),
         evaluate_metrics_aggregation_fn=_weighted_score,
@@ -428,16 +524,9 @@ def make_strategy(estimator, *, n_features, n_clients, classes=None, _secagg_ok=
         strategy = cls(
             eta=0.1 if lr is None else lr, beta_1=0.9, beta_2=0.99, tau=1e-3, **kw
         )
-    noise = estimator._resolved_noise_multiplier() if estimator._dp_on() else 0.0
-    if noise > 0:
-        strategy = DifferentialPrivacyServerSideFixedClipping(
-            strategy,
-            noise_multiplier=noise,
-            clipping_norm=float(estimator.clip_norm),
-            num_sampled_clients=n_fit,
-        )
-    recorder = _Recorder(strategy)
-    recorder.config = (estimator, int(n_features), classes, noise)
+    recorder = _Recorder(strategy, plan=plan, rng=rng)
+    recorder.wait_clients = int(n_clients)
+    recorder.config = (estimator, int(n_features), classes, plan)
     return recorder
 
 
@@ -446,9 +535,9 @@ def fitted_estimator(strategy):
 
     Call it after the Flower server finished. The result predicts like an
     estimator fitted in-process; its ``history_`` holds the federated
-    evaluation score of each round and its ``dp_event_`` the client-level
-    DP event (for Flower's fixed-size client sampling the Poisson-sampling
-    accounting is an approximation unless ``client_fraction=1``).
+    evaluation score of each round (not under DP) and its ``dp_event_`` the
+    client-level DP event of the rounds that ran (Poisson sampling of
+    clients, as the DP strategy samples them).
 
     Parameters
     ----------
@@ -491,7 +580,7 @@ def fitted_estimator(strategy):
         )
     if strategy.parameters is None:
         raise ValueError("the Flower run has not produced parameters yet.")
-    estimator, n_features, classes, noise = strategy.config
+    estimator, n_features, classes, plan = strategy.config
     adapter, model, _ = _structure(estimator, n_features, classes, 0)
     adapter.set_weights(model, parameters_to_ndarrays(strategy.parameters))
     fed = clone(estimator)
@@ -501,15 +590,21 @@ def fitted_estimator(strategy):
     if classes is not None:
         fed.classes_ = np.asarray(classes)
         fed._encoded = adapter.encode_labels
+        fed._classes_declared = True  # given to the server: public
     fed.n_rounds_ = len(strategy.history)
     fed.history_ = list(strategy.history)
-    fed.noise_multiplier_ = noise
-    fed._record_events(noise, [])
-    fed.dp_n_samples_ = strategy.n_examples if noise == 0 else None
+    fed.noise_multiplier_ = plan.noise_multiplier
+    fed._private_model = plan.dp
+    fed._clients_given = True
+    # What ran: the plan's event over the rounds actually run.
+    fed._record_events(plan, [], fed.n_rounds_)
+    fed.dp_n_samples_ = strategy.n_examples if not plan.dp else None
     return fed
 
 
-def make_server_app(estimator, *, n_features, n_clients, classes=None):
+def make_server_app(
+    estimator, *, n_features, n_clients, classes=None, _public_clients=None
+):
     """A Flower ``ServerApp`` for ``estimator`` and the strategy it drives.
 
     With ``secure_aggregation=True`` the fit rounds run Flower's SecAgg+
@@ -568,6 +663,7 @@ def make_server_app(estimator, *, n_features, n_clients, classes=None):
         n_clients=n_clients,
         classes=classes,
         _secagg_ok=True,
+        _public_clients=_public_clients,
     )
     config = ServerConfig(num_rounds=int(estimator.n_rounds))
     if not estimator.secure_aggregation:
@@ -820,8 +916,15 @@ def run_simulation(estimator, X, y, clients=None, *, backend_config=None):
         if hasattr(estimator, "predict_proba") or _is_clf(estimator)
         else None
     )
+    # Under DP the denominator counts the public n_clients, never the true
+    # number of clients given (required then, as in fit).
+    estimator._check_config(clients_given=clients is not None)
     server_app, strategy = make_server_app(
-        estimator, n_features=X.shape[1], n_clients=len(parts), classes=classes
+        estimator,
+        n_features=X.shape[1],
+        n_clients=len(parts),
+        classes=classes,
+        _public_clients=estimator._n_clients(),
     )
     seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=len(parts))]
     data = [(X[p], y[p], seed) for p, seed in zip(parts, seeds)]
