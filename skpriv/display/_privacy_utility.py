@@ -3,8 +3,10 @@
 from numbers import Integral, Real
 
 import numpy as np
+import sklearn
 from sklearn.base import clone, is_classifier, is_regressor
-from sklearn.model_selection import check_cv, cross_val_score, validation_curve
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv, cross_val_score, cross_validate
 
 from ..utils._random import check_random_state, spawn_seeds
 
@@ -105,6 +107,10 @@ def _estimator_name(estimator) -> str:
     return type(final).__name__
 
 
+def _routing_enabled() -> bool:
+    return bool(sklearn.get_config().get("enable_metadata_routing", False))
+
+
 def _seed_keys(estimator) -> list:
     """Every ``random_state`` parameter of ``estimator`` and its parts."""
     return [
@@ -157,6 +163,11 @@ class PrivacyUtilityDisplay:
         The band when ``std_display_style="fill_between"``.
     baseline_line_ : matplotlib Line2D or None
         The horizontal baseline, if a baseline was given.
+    estimators_ : list of lists of fitted estimators
+        Only for a display made by :meth:`from_estimator`: ``estimators_[i][j]``
+        is the model fitted at ``epsilons[i]`` whose test score is
+        ``scores[i, j]``. They are kept so that
+        :func:`~skpriv.accounting.privacy_spent` can account for every fit.
 
     See Also
     --------
@@ -171,6 +182,14 @@ class PrivacyUtilityDisplay:
     include the randomness of the private mechanism, not only the data split.
     The x-axis is logarithmic by default, since budgets usually span orders of
     magnitude; the privacy guarantee weakens from left to right.
+
+    Drawing the curve on private data spends privacy: every fit made by
+    :meth:`from_estimator` trained on it, and their costs compose.
+    ``privacy_spent(display)`` composes all of them (``n_epsilons x n_splits
+    x n_repeats`` fits) and lists the scores, and a baseline estimator's
+    scores, as not covered: they are exact statistics of the private test
+    rows. A display made from numbers computed elsewhere (:meth:`from_results`
+    or the constructor) knows no fits; ``privacy_spent`` refuses it.
 
     Examples
     --------
@@ -206,6 +225,51 @@ class PrivacyUtilityDisplay:
         self.param_name = param_name
         self.score_name = score_name
         self.estimator_name = estimator_name
+
+    def _privacy_children(self):
+        """Every fit :meth:`from_estimator` made, for ``privacy_spent``.
+
+        They all trained on the same private data, so their costs compose.
+        """
+        fits = getattr(self, "estimators_", None)
+        if fits is None:
+            raise ValueError(
+                f"This {type(self).__name__} was made from scores computed "
+                f"elsewhere (from_results or its constructor) and holds no "
+                f"fitted estimators, so privacy_spent cannot know what they "
+                f"cost; call privacy_spent on the fitted objects that produced "
+                f"the scores, or build the display with from_estimator."
+            )
+        param = str(self.param_name).rsplit("__", 1)[-1]
+        return [
+            (f"{param}={float(value):g}[{j}]", est)
+            for value, row in zip(np.ravel(self.epsilons), fits)
+            for j, est in enumerate(row)
+        ]
+
+    def _privacy_uncovered(self):
+        """The scores: exact statistics of the private test rows."""
+        from ..accounting import UncoveredRelease
+
+        part = type(self).__name__
+        out = [
+            UncoveredRelease(
+                part,
+                "scores",
+                "exact scores of the private test folds, computed without "
+                "noise; the curve plots them",
+            )
+        ]
+        if getattr(self, "_baseline_from_data", False):
+            out.append(
+                UncoveredRelease(
+                    part,
+                    "baseline",
+                    "scores of the non-private baseline estimator, fitted and "
+                    "scored on the private rows without noise",
+                )
+            )
+        return out
 
     def plot(
         self,
@@ -342,8 +406,10 @@ class PrivacyUtilityDisplay:
 
         For each repeat, the estimator is cloned with fresh seeds in every
         ``random_state`` parameter (its own and its steps'), and
-        :func:`sklearn.model_selection.validation_curve` scores it at each
-        value of ``param_name`` on the same cross-validation splits.
+        :func:`sklearn.model_selection.cross_validate` scores it at each
+        value of ``param_name`` on the same cross-validation splits. The
+        fitted estimators are kept in ``estimators_``, so that
+        ``privacy_spent(display)`` composes what every fit spent.
 
         Parameters
         ----------
@@ -397,7 +463,8 @@ class PrivacyUtilityDisplay:
         Returns
         -------
         display : PrivacyUtilityDisplay
-            The display, already plotted.
+            The display, already plotted, with the fitted estimators in
+            ``estimators_``.
         """
         # Fail before the (long) cross-validation when plotting cannot work.
         _check_matplotlib(f"{cls.__name__}.from_estimator")
@@ -428,37 +495,54 @@ class PrivacyUtilityDisplay:
                 f"baseline must be None, a number or an estimator; got {baseline!r}."
             )
         cv = check_cv(cv, y, classifier=is_classifier(estimator))
+        # One scorer, as validation_curve uses: a list of metrics is refused.
+        scorer = check_scoring(estimator, scoring=scoring)
         rng = check_random_state(random_state)
         seed_keys = _seed_keys(estimator)
+        # Without metadata routing the folds are drawn once per repeat, so
+        # that every budget (and the baseline) is scored on the same ones;
+        # with it, the splitter's metadata comes through ``params`` and
+        # scikit-learn routes it at each call.
+        routed = _routing_enabled()
 
-        columns = []
+        columns, fits = [], [[] for _ in epsilons]
+        first_splits = None
         for seed in spawn_seeds(rng, n_repeats):
             est = clone(estimator)
             if seed_keys:
                 est.set_params(**dict.fromkeys(seed_keys, seed))
-            _, test_scores = validation_curve(
-                est,
-                X,
-                y,
-                param_name=param_name,
-                param_range=epsilons,
-                groups=groups,
-                cv=cv,
-                scoring=scoring,
-                n_jobs=n_jobs,
-                error_score="raise",
-                params=params,
-            )
-            columns.append(test_scores)
+            splits = cv if routed else list(cv.split(X, y, groups))
+            if first_splits is None:
+                first_splits = splits
+            test_scores = []
+            for i, value in enumerate(epsilons):
+                # cross_validate keeps the fitted estimators (validation_curve
+                # discards them): privacy_spent(display) needs every fit.
+                result = cross_validate(
+                    clone(est).set_params(**{param_name: float(value)}),
+                    X,
+                    y,
+                    groups=groups if routed else None,
+                    cv=splits,
+                    scoring=scorer,
+                    n_jobs=n_jobs,
+                    error_score="raise",
+                    params=params,
+                    return_estimator=True,
+                )
+                test_scores.append(result["test_score"])
+                fits[i].extend(result["estimator"])
+            columns.append(np.asarray(test_scores, dtype=np.float64))
         scores = np.concatenate(columns, axis=1)
 
-        if baseline is not None and hasattr(baseline, "fit"):
+        baseline_from_data = baseline is not None and hasattr(baseline, "fit")
+        if baseline_from_data:
             baseline = cross_val_score(
                 clone(baseline),
                 X,
                 y,
-                groups=groups,
-                cv=cv,
+                groups=groups if routed else None,
+                cv=first_splits,
                 scoring=scoring,
                 n_jobs=n_jobs,
                 error_score="raise",
@@ -476,6 +560,8 @@ class PrivacyUtilityDisplay:
             ),
             estimator_name=name if name is not None else _estimator_name(estimator),
         )
+        display.estimators_ = fits
+        display._baseline_from_data = baseline_from_data
         return display.plot(
             ax=ax,
             xscale=xscale,

@@ -1,8 +1,10 @@
 """Tests of PrivacyUtilityDisplay."""
 
+import math
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import dp_accounting as dpa
 import matplotlib
@@ -16,8 +18,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.validation import check_is_fitted
 
+from skpriv.accounting import privacy_spent
 from skpriv.base import PrivacyMixin, privacy_constraints
 from skpriv.display import PrivacyUtilityDisplay
+from skpriv.exceptions import PrivacyLeakWarning, UncoveredReleaseError
 from skpriv.utils._sklearn_compat import validate_data
 
 matplotlib.use("Agg")
@@ -28,6 +32,7 @@ class NoisyCentroid(PrivacyMixin, ClassifierMixin, BaseEstimator):
     """Nearest class centroid, centroids released with the Laplace mechanism."""
 
     _parameter_constraints = privacy_constraints("epsilon", "random_state")
+    _privacy_releases = {"classes_": "public", "centroids_": "dp"}
 
     def __init__(self, epsilon=1.0, random_state=None):
         self.epsilon = epsilon
@@ -41,11 +46,14 @@ class NoisyCentroid(PrivacyMixin, ClassifierMixin, BaseEstimator):
         self.centroids_ = np.stack(
             [
                 X[y_idx == k].mean(0)
-                + rng.laplace(0, d / (max(np.sum(y_idx == k), 1) * self.epsilon), d)
+                + self._noise(rng, 1.0 / max(np.sum(y_idx == k), 1), d)
                 for k in range(len(self.classes_))
             ]
         )
         return self
+
+    def _noise(self, rng, row_weight, d):
+        return rng.laplace(0, d * row_weight / self.epsilon, d)
 
     def _planned_dp_event(self, n_samples):
         return dpa.LaplaceDpEvent(1.0 / self.epsilon)
@@ -55,6 +63,26 @@ class NoisyCentroid(PrivacyMixin, ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False)
         dist = ((X[:, None, :] - self.centroids_[None]) ** 2).sum(-1)
         return self.classes_[dist.argmin(1)]
+
+
+class GaussianCentroid(NoisyCentroid):
+    """The same with the Gaussian mechanism (classical calibration)."""
+
+    _parameter_constraints = privacy_constraints("epsilon", "delta", "random_state")
+
+    def __init__(self, epsilon=1.0, delta=1e-5, random_state=None):
+        self.epsilon = epsilon
+        self.delta = delta
+        self.random_state = random_state
+
+    def _multiplier(self):
+        return math.sqrt(2 * math.log(1.25 / self.delta)) / self.epsilon
+
+    def _noise(self, rng, row_weight, d):
+        return rng.normal(0, math.sqrt(d) * row_weight * self._multiplier(), d)
+
+    def _planned_dp_event(self, n_samples):
+        return dpa.GaussianDpEvent(self._multiplier())
 
 
 @pytest.fixture(scope="module")
@@ -318,6 +346,7 @@ def test_from_estimator_dataframe_and_groups(data):
     assert np.all((disp.scores >= 0) & (disp.scores <= 1))
 
 
+@pytest.mark.slow
 def test_user_guide_snippets_run_as_written():
     # A reader copies the code blocks of the guide page, in order.
     import re
@@ -327,9 +356,162 @@ def test_user_guide_snippets_run_as_written():
     blocks = re.findall(
         r"\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", page.read_text()
     )
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     namespace = {}
     for block in blocks:
         exec(textwrap.dedent(block), namespace)
     assert isinstance(namespace["display"], PrivacyUtilityDisplay)
     assert len(namespace["ax"].get_legend_handles_labels()[1]) == 2
+    spent = namespace["spent"]
+    assert len(spent.parts) == 5 * 5 * 3
+    assert spent.epsilon < 5 * 3 * sum([0.1, 0.3, 1, 3, 10])
+    attributes = {(r.attribute, r.part.rsplit(".", 1)[-1]) for r in spent.uncovered}
+    assert {("scores", "PrivacyUtilityDisplay"), ("*", "standardscaler")} <= attributes
+
+
+# ------------------------------------------------- privacy_spent(display)
+
+
+def _spent(display, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spent = privacy_spent(display, **kwargs)
+    messages = [str(w.message) for w in caught if w.category is PrivacyLeakWarning]
+    return spent, messages
+
+
+def test_privacy_spent_composes_every_fit_laplace(data):
+    # privacy_spent(display) raised TypeError: the display kept no fits.
+    X, y = data
+    epsilons, n_splits, n_repeats = [0.5, 2.0], 3, 2
+    disp = PrivacyUtilityDisplay.from_estimator(
+        NoisyCentroid(),
+        X,
+        y,
+        epsilons=epsilons,
+        cv=n_splits,
+        n_repeats=n_repeats,
+        random_state=0,
+    )
+    assert [len(row) for row in disp.estimators_] == [n_splits * n_repeats] * 2
+    spent, messages = _spent(disp)
+    # Pure DP composes by adding: every fit trained on the same private data.
+    assert spent == (n_splits * n_repeats * sum(epsilons), 0.0)
+    # At delta > 0, against dp-accounting's PLD accountant on the same fits.
+    acc = dpa.pld.PLDAccountant(value_discretization_interval=1e-4)
+    for eps in epsilons:
+        acc.compose(dpa.LaplaceDpEvent(1.0 / eps), n_splits * n_repeats)
+    expected = acc.get_epsilon(1e-6)
+    assert expected < n_splits * n_repeats * sum(epsilons)
+    assert _spent(disp, delta=1e-6)[0].epsilon == pytest.approx(expected, 1e-3)
+    assert len(spent.parts) == 2 * n_splits * n_repeats
+    assert spent.parts["epsilon=0.5[5]"] == pytest.approx(0.5)
+    # The scores are exact statistics of the private test folds.
+    assert [(r.part, r.attribute) for r in spent.uncovered] == [
+        ("PrivacyUtilityDisplay", "scores")
+    ]
+    assert len(messages) == 1
+    assert "PrivacyUtilityDisplay" in messages[0] and "scores" in messages[0]
+    with pytest.raises(UncoveredReleaseError, match="scores"):
+        privacy_spent(disp, strict=True)
+
+
+def test_privacy_spent_composes_every_fit_gaussian(data):
+    X, y = data
+    epsilons, delta = [1.0, 4.0], 1e-5
+    disp = PrivacyUtilityDisplay.from_estimator(
+        GaussianCentroid(delta=delta),
+        X,
+        y,
+        epsilons=epsilons,
+        cv=2,
+        n_repeats=2,
+        baseline=LogisticRegression(),
+        random_state=0,
+    )
+    spent, _ = _spent(disp, delta=1e-4)
+    acc = dpa.pld.PLDAccountant(value_discretization_interval=1e-3)
+    for row in disp.estimators_:
+        for est in row:
+            acc.compose(est.dp_event_)
+    assert spent.epsilon == pytest.approx(acc.get_epsilon(1e-4), rel=1e-2)
+    # Four fits per budget (two folds, two repeats), composed by hand too.
+    by_hand = dpa.pld.PLDAccountant(value_discretization_interval=1e-3)
+    for eps in epsilons:
+        by_hand.compose(GaussianCentroid(eps, delta)._planned_dp_event(100), 4)
+    assert spent.epsilon == pytest.approx(by_hand.get_epsilon(1e-4), rel=1e-2)
+    attrs = {r.attribute for r in spent.uncovered}
+    assert attrs == {"scores", "baseline"}
+
+
+def test_privacy_spent_default_delta_adds_the_fits(data):
+    X, y = data
+    disp = PrivacyUtilityDisplay.from_estimator(
+        GaussianCentroid(delta=1e-6),
+        X,
+        y,
+        epsilons=[1.0],
+        cv=2,
+        n_repeats=3,
+        random_state=0,
+    )
+    spent, _ = _spent(disp)
+    assert spent.delta == pytest.approx(6e-6)
+
+
+def test_estimators_are_the_fits_behind_the_scores(data):
+    X, y = data
+    cv = KFold(3, shuffle=True, random_state=1)
+    disp = PrivacyUtilityDisplay.from_estimator(
+        NoisyCentroid(), X, y, epsilons=[0.3, 3.0], cv=cv, n_repeats=2, random_state=0
+    )
+    folds = list(cv.split(X, y))
+    for i, row in enumerate(disp.estimators_):
+        for j, est in enumerate(row):
+            train, test = folds[j % len(folds)]
+            assert est.epsilon == [0.3, 3.0][i]
+            assert est.dp_n_samples_ == len(train)
+            assert est.score(X[test], y[test]) == disp.scores[i, j]
+
+
+def test_unseeded_shuffled_folds_are_shared_by_every_budget(data):
+    # The folds are drawn once per repeat, as validation_curve did.
+    X, y = data
+    disp = PrivacyUtilityDisplay.from_estimator(
+        make_pipeline(MinMaxScaler(), NoisyCentroid()),
+        X,
+        y,
+        epsilons=[0.3, 3.0],
+        param_name="noisycentroid__epsilon",
+        cv=KFold(4, shuffle=True),
+        n_repeats=1,
+        random_state=0,
+    )
+    low, high = disp.estimators_
+    for a, b in zip(low, high):
+        # MinMaxScaler learns each training fold's range: same folds, same range.
+        np.testing.assert_array_equal(a[0].data_min_, b[0].data_min_)
+
+
+def test_privacy_spent_names_non_private_steps_of_each_fit(data):
+    X, y = data
+    disp = PrivacyUtilityDisplay.from_estimator(
+        make_pipeline(MinMaxScaler(), NoisyCentroid()),
+        X,
+        y,
+        epsilons=[1.0],
+        param_name="noisycentroid__epsilon",
+        cv=2,
+        n_repeats=1,
+        random_state=0,
+    )
+    spent, _ = _spent(disp)
+    assert spent.epsilon == pytest.approx(2.0)
+    parts = {r.part for r in spent.uncovered if r.attribute == "*"}
+    assert parts == {"epsilon=1[0].minmaxscaler", "epsilon=1[1].minmaxscaler"}
+
+
+def test_privacy_spent_refuses_a_display_without_fits():
+    disp = PrivacyUtilityDisplay.from_results([1.0, 2.0], [0.5, 0.6])
+    with pytest.raises(ValueError, match="holds no fitted estimators"):
+        privacy_spent(disp)
