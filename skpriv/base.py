@@ -12,12 +12,14 @@ records, one private method learns)::
 """
 
 import inspect
+import warnings
 from numbers import Real
 
 import numpy as np
 from dp_accounting import DpEvent
 from sklearn.utils.validation import _num_samples
 
+from .exceptions import PrivacyLeakWarning
 from .utils._random import check_random_state
 from .utils._sklearn_compat import Interval, StrOptions, _fit_context
 from .utils._validation import check_delta, check_epsilon
@@ -32,6 +34,7 @@ __all__ = [
     "fitted_attributes",
     "release_kinds",
     "uncovered_releases",
+    "warn_large_delta",
 ]
 
 # --------------------------------------------------------------------------
@@ -165,6 +168,27 @@ def reject_fit_params(estimator, fit_params):
         )
 
 
+def warn_large_delta(estimator, n_units, unit="rows") -> None:
+    """One rule for every estimator: warn when ``delta >= 1 / n``.
+
+    With ``delta`` at least one over the number of protected units, a
+    mechanism that publishes one unit's data outright with probability
+    ``delta`` satisfies the guarantee: it says nothing.
+    """
+    delta = getattr(estimator, "delta", None)
+    if not isinstance(delta, Real) or isinstance(delta, bool) or not n_units:
+        return
+    if delta > 0 and delta >= 1.0 / n_units:
+        warnings.warn(
+            f"{type(estimator).__name__}: delta={delta:g} is not below 1 / n = "
+            f"{1.0 / n_units:.3g} for n={n_units} {unit}; an (epsilon, delta) "
+            f"guarantee with such a delta allows publishing one unit's data "
+            f"outright. Choose delta well below 1 / n.",
+            PrivacyLeakWarning,
+            stacklevel=5,
+        )
+
+
 def _takes_fit_params(method) -> bool:
     return any(
         p.kind is inspect.Parameter.VAR_KEYWORD
@@ -235,6 +259,7 @@ class PrivacyMixin:
         self._fit(X, y, rng=rng, **fit_params)
         n_samples = _num_samples(X)
         self.dp_n_samples_ = n_samples
+        warn_large_delta(self, self._n_protected_units(n_samples))
         if getattr(self, "dp_event_", None) is None:
             self.dp_event_ = self._planned_dp_event(n_samples)
         if not isinstance(self.dp_event_, DpEvent):
@@ -243,6 +268,10 @@ class PrivacyMixin:
                 f"dp_accounting.DpEvent."
             )
         return self
+
+    def _n_protected_units(self, n_samples):
+        """How many units (rows; clients for client-level DP) the data holds."""
+        return n_samples
 
     def _fit(self, X, y, rng, **fit_params):  # pragma: no cover - abstract
         raise NotImplementedError
