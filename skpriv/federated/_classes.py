@@ -343,7 +343,7 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
         if len(self.classes_) < 2:
             which = "classes" if self.classes is not None else "y"
             raise ValueError(
-                f"FederatedClassifier needs at least 2 classes in {which}; got 1."
+                f"FederatedClassifier needs at least 2 classes in {which}; got 1 class."
             )
         from ._adapters import get_adapter
 
