@@ -10,7 +10,9 @@ the format version, algorithm, serializer or library versions is detected)::
 Nothing is parsed beyond fixed-size fields before the tag is verified.
 """
 
+import importlib
 import json
+import numbers
 import os
 import pickle
 import platform
@@ -112,7 +114,18 @@ def open_envelope(blob: bytes, key, purpose: str):
     return header, payload
 
 
-def dump(obj, path, key, *, serializer="skops"):
+def _check_label(name, version=None, version_name="version"):
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"name must be a non-empty str; got {type(name).__name__}.")
+    if version is not None and (
+        isinstance(version, bool)
+        or not isinstance(version, numbers.Integral)
+        or version < 0
+    ):
+        raise ValueError(f"{version_name} must be an integer >= 0; got {version!r}.")
+
+
+def dump(obj, path, key, *, serializer="skops", name=None, version=None):
     """Serialize ``obj`` and write it encrypted and authenticated to ``path``.
 
     The file can only be read back with the key, and any change to it is
@@ -132,6 +145,13 @@ def dump(obj, path, key, *, serializer="skops"):
         types that are trusted explicitly. ``"pickle"`` handles any object
         but runs code when loaded, so :func:`load` asks for
         ``allow_pickle=True``.
+    name : str, default=None
+        A label bound into the authenticated header (e.g. ``"churn-model"``):
+        ``load(..., name=...)`` then refuses a file sealed under another name
+        (a valid file of the same key swapped in).
+    version : int, default=None
+        A version number (>= 0) bound into the authenticated header:
+        ``load(..., min_version=...)`` refuses older files (a roll-back).
 
     Returns
     -------
@@ -175,7 +195,12 @@ def dump(obj, path, key, *, serializer="skops"):
         payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     else:
         raise ValueError(f"serializer must be 'skops' or 'pickle'; got {serializer!r}.")
+    _check_label(name, version)
     header = {"serializer": serializer, "versions": _versions(serializer)}
+    if name is not None:
+        header["name"] = name
+    if version is not None:
+        header["version"] = int(version)
     blob = seal(payload, key, "dump", header)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -196,7 +221,44 @@ def dump(obj, path, key, *, serializer="skops"):
     return path
 
 
-def load(path, key, *, trusted=None, allow_pickle=False):
+def _trusted_by_default(sio, payload) -> list:
+    """The types of an authenticated skops payload that skpriv trusts.
+
+    skpriv's public classes (those its subpackages export, such as the
+    estimators and ``Key``) and dp-accounting's ``DpEvent`` classes, which
+    fitted skpriv objects record. Only modules of these two packages are
+    imported to check a name.
+    """
+    from dp_accounting import DpEvent
+
+    out = []
+    for type_name in sio.get_untrusted_types(data=payload):
+        module_name, _, attr = type_name.rpartition(".")
+        root = module_name.split(".")[0]
+        if root not in ("skpriv", "dp_accounting"):
+            continue
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError):
+            continue
+        if not isinstance(obj, type):
+            continue
+        if root == "dp_accounting":
+            if issubclass(obj, DpEvent):
+                out.append(type_name)
+            continue
+        # skpriv.<package>._<module>.Name: public when <package> exports it.
+        package = ".".join(p for p in module_name.split(".") if not p.startswith("_"))
+        try:
+            public = importlib.import_module(package)
+        except ImportError:
+            continue
+        if attr in getattr(public, "__all__", ()) and getattr(public, attr) is obj:
+            out.append(type_name)
+    return out
+
+
+def load(path, key, *, trusted=None, allow_pickle=False, name=None, min_version=None):
     """Read a file written by :func:`dump`: verify, decrypt, then deserialize.
 
     The authentication tag is checked first; a file that fails it raises
@@ -210,13 +272,20 @@ def load(path, key, *, trusted=None, allow_pickle=False):
         The key, or a key ring (newest first) holding the one that sealed the
         file (found by its ``key_id``).
     trusted : list of str, default=None
-        For skops files: types to load beyond skops' default trusted set
-        (e.g. ``["skpriv.linear_model._logistic.DPLogisticRegression"]``).
-        Untrusted types raise skops' ``UntrustedTypesFoundException``, which
-        lists them, after the file is authenticated and before any is built.
+        For skops files: types to load beyond skops' default trusted set,
+        skpriv's public classes (estimators, ``Key``) and the dp-accounting
+        events skpriv records, which are trusted by default. Other types
+        raise skops' ``UntrustedTypesFoundException``, which lists them,
+        after the file is authenticated and before any is built.
     allow_pickle : bool, default=False
         Load files written with ``serializer="pickle"``. Pickle runs code, so
         only allow it for files from key holders you trust.
+    name : str, default=None
+        Refuse the file unless it was written with ``dump(..., name=name)``.
+    min_version : int, default=None
+        Refuse the file unless it was written with ``dump(..., version=v)``
+        and ``v >= min_version`` (protects against roll-back to an older
+        file sealed with the same key).
 
     Returns
     -------
@@ -226,8 +295,9 @@ def load(path, key, *, trusted=None, allow_pickle=False):
     Raises
     ------
     DecryptionError
-        Wrong key, a changed, truncated or extended file, or a file that is
-        not an skpriv envelope. Nothing is deserialized.
+        Wrong key, a changed, truncated or extended file, a file that is not
+        an skpriv envelope, or one sealed under another ``name`` or below
+        ``min_version``. Nothing is deserialized.
 
     See Also
     --------
@@ -249,13 +319,30 @@ def load(path, key, *, trusted=None, allow_pickle=False):
     ...     print("wrong key")
     wrong key
     """
+    _check_label(name, min_version, "min_version")
     with open(path, "rb") as f:
         blob = f.read()
     header, payload = open_envelope(blob, key, "dump")
+    # The name and version are authenticated: they cannot be edited, only
+    # a whole other file swapped in, which these checks refuse.
+    if name is not None and header.get("name") != name:
+        found = header.get("name")
+        raise DecryptionError(
+            f"{os.fspath(path)!r} was sealed under the name {found!r}, not "
+            f"{name!r}: another file of the same key was put in its place."
+        )
+    if min_version is not None:
+        found = header.get("version")
+        if found is None or found < min_version:
+            raise DecryptionError(
+                f"{os.fspath(path)!r} has version {found!r}, below min_version="
+                f"{min_version}: an older file of the same key (a roll-back)."
+            )
     serializer = header.get("serializer")
     if serializer == "skops":
         import skops.io as sio
 
+        trusted = [*_trusted_by_default(sio, payload), *(trusted or [])]
         return sio.loads(payload, trusted=trusted)
     if serializer == "pickle":
         if not allow_pickle:

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import hmac
+import multiprocessing
 import os
 import secrets
 import weakref
@@ -94,6 +95,21 @@ def _read_bytes(path: str) -> bytes:
         raise OSError(
             f"The key file {path!r} cannot be read: {exc.strerror}."
         ) from None
+
+
+def _check_private_file(path: str) -> None:
+    if os.name != "posix":
+        return  # Windows ACLs are not mode bits
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # reading it reports the problem
+    if mode & 0o077:
+        raise PermissionError(
+            f"The key file {path!r} is accessible by other users (permissions "
+            f"{oct(mode & 0o777)}); anyone who reads it can decrypt your data. "
+            f"Run chmod 600 on it, or pass allow_shared=True to use it anyway."
+        )
 
 
 def _read_file(path: str) -> bytes:
@@ -242,7 +258,7 @@ class Key:
         return cls._make("env", name, _read_env(name))
 
     @classmethod
-    def from_file(cls, path):
+    def from_file(cls, path, *, allow_shared=False):
         """The key whose base64 text is in the file at ``path``.
 
         Parameters
@@ -250,12 +266,18 @@ class Key:
         path : str or path-like
             The file (stored as an absolute path, so worker processes with
             another working directory find it).
+        allow_shared : bool, default=False
+            On POSIX systems a key file that its group or other users may
+            read or write is refused, as ssh refuses such private keys
+            (``chmod 600 path`` fixes it). ``True`` accepts it.
 
         Returns
         -------
         key : Key
         """
         path = os.path.abspath(os.fspath(path))
+        if not allow_shared:
+            _check_private_file(path)
         return cls._make("file", path, _read_file(path))
 
     @classmethod
@@ -335,6 +357,8 @@ class Key:
         elif self._source == "derived":
             parent, purpose = self._ref
             secret = _hkdf(parent._bytes(), "derive/" + purpose, KEY_BYTES)
+        elif multiprocessing.parent_process() is not None:
+            raise MemoryKeyInWorkerError(self._expected_id.hex())
         else:
             raise ValueError(
                 f"This in-memory key (key_id={self._expected_id.hex()!r}) was "
@@ -450,6 +474,30 @@ class Key:
     def __setstate__(self, state):
         key = _rebuild(state["source"], state["ref"], state["expected_id"])
         self._init(key._source, key._ref, key._secret, key._expected_id)
+
+
+class MemoryKeyInWorkerError(BaseException):
+    """An in-memory key was used in a worker process, where it does not exist.
+
+    A ``BaseException`` (as ``KeyboardInterrupt``), not an ``Exception``:
+    scikit-learn's searches record an ``Exception`` of each fit and report
+    "All the 4 fits failed" with this message deep below; a setup error that
+    no fit can survive stops the search with this message as its first line.
+    """
+
+    def __init__(self, key_id):
+        super().__init__(
+            f"An in-memory Key (key_id={key_id!r}, made by Key.generate(), "
+            f"Key.from_passphrase or Key(text)) was sent to a worker process "
+            f"(n_jobs > 1): its bytes never leave the process that made it. "
+            f"Use Key.from_env('SKPRIV_KEY') or Key.from_file(path), which "
+            f"workers read themselves, or n_jobs=1 (or joblib's threading "
+            f"backend)."
+        )
+        self.key_id = key_id
+
+    def __reduce__(self):
+        return (type(self), (self.key_id,))
 
 
 def _rebuild(source, ref, expected_id):

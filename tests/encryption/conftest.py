@@ -28,4 +28,5 @@ def canary_env(monkeypatch):
 def canary_file(tmp_path):
     path = tmp_path / "canary.key"
     path.write_text(CANARY_TEXT + "\n")
+    path.chmod(0o600)
     return Key.from_file(path)

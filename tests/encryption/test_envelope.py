@@ -36,16 +36,19 @@ def test_pickle_payload_needs_allow_pickle(tmp_path, model):
 
 
 def test_skops_untrusted_types_listed_after_authentication(tmp_path):
+    from sklearn.pipeline import make_pipeline
     from skops.io.exceptions import UntrustedTypesFoundException
 
     from skpriv.preprocessing import Masker
+    from tests.toy import ToyNoisyMean
 
     key = Key.generate()
-    path = dump(Masker(strategy="redact").fit([["a"]]), tmp_path / "m", key)
-    with pytest.raises(UntrustedTypesFoundException, match="Masker"):
+    pipe = make_pipeline(Masker(strategy="replace", fill_value=0.5), ToyNoisyMean())
+    path = dump(pipe.fit([[1.0]]), tmp_path / "m", key)
+    with pytest.raises(UntrustedTypesFoundException, match="ToyNoisyMean"):
         load(path, key)
-    loaded = load(path, key, trusted=["skpriv.preprocessing._masking.Masker"])
-    assert loaded.transform([["b"]])[0, 0] == "[REDACTED]"
+    loaded = load(path, key, trusted=["tests.toy.ToyNoisyMean"])
+    assert loaded.transform([[3.0]])[0, 0] == pytest.approx(0.5 - pipe[1].mean_[0])
 
 
 def test_tamper_sweep_on_file(tmp_path):
@@ -159,3 +162,65 @@ def test_nothing_is_deserialized_before_the_tag_is_verified(tmp_path):
     assert not _MARKS
     load(path, key, allow_pickle=True)  # the key holder's pickle does run
     assert _MARKS == ["ran"]
+
+
+def test_skpriv_types_and_dp_events_are_trusted_by_default(tmp_path, canary_env):
+    # load refused skpriv's own classes and dp-accounting's events
+    # (UntrustedTypesFoundException listing them); the file is encrypted, so
+    # users could not list them first.
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    from skpriv.encryption import ColumnEncryptor, EncryptedEstimator
+    from skpriv.preprocessing import LaplaceNoise, Masker
+
+    X = np.array([[0.1, 0.2], [0.8, 0.9], [0.4, 0.6]])
+    objs = [
+        make_pipeline(LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0)),
+        ColumnTransformer(
+            [
+                ("m", Masker("hash", key=canary_env.derive("x")), [0]),
+                ("e", ColumnEncryptor([canary_env]), [1]),
+            ]
+        ),
+        EncryptedEstimator(LaplaceNoise(epsilon=1.0, bounds=(0, 1)), canary_env),
+    ]
+    for obj in objs:
+        obj.fit(X)
+        path = dump(obj, tmp_path / "obj.skpriv", canary_env)
+        back = load(path, canary_env)
+        assert type(back) is type(obj)
+    assert back.transform(X).shape == X.shape
+    events = load(dump(objs[0][0].dp_event_, tmp_path / "e", canary_env), canary_env)
+    assert events == objs[0][0].dp_event_
+
+
+def test_name_and_version_are_bound_into_the_file(tmp_path):
+    # dump files could be rolled back or swapped under another name.
+    import shutil
+
+    key = Key.generate()
+    old = dump({"v": 1}, tmp_path / "old", key, name="model-a", version=1)
+    new = dump({"v": 2}, tmp_path / "new", key, name="model-a", version=2)
+    other = dump({"v": 9}, tmp_path / "other", key, name="model-b", version=3)
+    assert load(new, key, name="model-a", min_version=2) == {"v": 2}
+    shutil.copy(old, new)  # roll-back
+    with pytest.raises(DecryptionError, match="roll-back"):
+        load(new, key, name="model-a", min_version=2)
+    shutil.copy(other, new)  # swap
+    with pytest.raises(DecryptionError, match="sealed under the name 'model-b'"):
+        load(new, key, name="model-a", min_version=2)
+    unlabelled = dump({"v": 0}, tmp_path / "plain", key)
+    with pytest.raises(DecryptionError, match="roll-back"):
+        load(unlabelled, key, min_version=0)
+    # The label is authenticated: editing it in the header fails the tag.
+    blob = bytearray(open(old, "rb").read())
+    at = blob.index(b'"model-a"')
+    blob[at + 7] = ord("b")
+    open(old, "wb").write(bytes(blob))
+    with pytest.raises(DecryptionError, match="authentication"):
+        load(old, key, name="model-b")
+    with pytest.raises(ValueError, match="version"):
+        dump({}, tmp_path / "x", key, version=-1)
+    with pytest.raises(TypeError, match="name"):
+        load(new, key, name=3)

@@ -176,6 +176,7 @@ def test_grid_search_n_jobs_2_with_env_key(monkeypatch):
 def test_file_key_with_joblib_processes(tmp_path):
     path = tmp_path / "k.key"
     path.write_text(Key.generate().export())
+    path.chmod(0o600)
     key = Key.from_file(path)
     X = np.array([[f"id{i}"] for i in range(40)], dtype=object)
     pipe = make_pipeline(Masker(strategy="hash", key=key))
@@ -303,3 +304,42 @@ def test_no_key_bytes_in_traceback_locals_of_the_hmac_kernel():
     with pytest.raises(AttributeError) as excinfo:
         hmac_hex(["a", 1], HmacKey(key._material("masker/hash")), 16)
     _assert_no_secret_in_locals(excinfo, _secrets_of(key), [CANARY_TEXT])
+
+
+def test_world_readable_key_file_is_refused(tmp_path):
+    # Key.from_file accepted a key file every user could read.
+    if os.name != "posix":
+        pytest.skip("POSIX permission bits")
+    path = tmp_path / "shared.key"
+    path.write_text(Key.generate().export())
+    for mode in (0o644, 0o640, 0o606, 0o620):
+        path.chmod(mode)
+        with pytest.raises(PermissionError, match="chmod 600"):
+            Key.from_file(path)
+    assert Key.from_file(path, allow_shared=True).source.startswith("file:")
+    path.chmod(0o600)
+    assert Key.from_file(path) == Key.from_file(path, allow_shared=True)
+    path.chmod(0o400)
+    Key.from_file(path)
+
+
+@pytest.mark.slow
+def test_in_memory_key_in_a_search_with_workers_says_why_first():
+    # GridSearchCV(n_jobs=2) with Key.generate() failed as "All the 4 fits
+    # failed"; the message naming Key.from_env / from_file was deep below.
+    from sklearn.preprocessing import OneHotEncoder
+
+    from skpriv.encryption._key import MemoryKeyInWorkerError
+
+    X = np.array([[f"id{i % 5}"] for i in range(40)], dtype=object)
+    y = np.arange(40) % 2
+    pipe = make_pipeline(
+        Masker(strategy="hash", key=Key.generate()),
+        OneHotEncoder(handle_unknown="ignore"),
+        LogisticRegression(),
+    )
+    search = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1]}, cv=2, n_jobs=2)
+    with pytest.raises(MemoryKeyInWorkerError) as excinfo:
+        search.fit(X, y)
+    first_line = str(excinfo.value).splitlines()[0]
+    assert "Key.from_env" in first_line and "Key.from_file" in first_line
