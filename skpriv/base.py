@@ -20,6 +20,7 @@ from dp_accounting import DpEvent
 from sklearn.utils.validation import _num_samples
 
 from .exceptions import PrivacyLeakWarning
+from .utils._errors import call_hiding_values
 from .utils._random import check_random_state
 from .utils._sklearn_compat import Interval, StrOptions, _fit_context
 from .utils._validation import check_delta, check_epsilon
@@ -189,11 +190,13 @@ def warn_large_delta(estimator, n_units, unit="rows") -> None:
         )
 
 
-def _takes_fit_params(method) -> bool:
-    return any(
-        p.kind is inspect.Parameter.VAR_KEYWORD
-        for p in inspect.signature(method).parameters.values()
-    )
+def _unexpected_fit_params(method, fit_params) -> dict:
+    """The ``fit_params`` that ``method`` (an estimator's ``_fit``) does not take."""
+    params = inspect.signature(method).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return {}
+    named = {p.name for p in params} - {"X", "y", "rng"}
+    return {k: v for k, v in fit_params.items() if k not in named}
 
 
 class PrivacyMixin:
@@ -253,10 +256,11 @@ class PrivacyMixin:
         for attr in ("dp_event_", "dp_n_samples_"):
             if attr in self.__dict__:
                 delattr(self, attr)
-        if fit_params and not _takes_fit_params(self._fit):
-            reject_fit_params(self, fit_params)
+        unexpected = _unexpected_fit_params(self._fit, fit_params)
+        if unexpected:
+            reject_fit_params(self, unexpected)
         rng = check_random_state(getattr(self, "random_state", None))
-        self._fit(X, y, rng=rng, **fit_params)
+        call_hiding_values(self._fit, X, y, rng=rng, **fit_params)
         n_samples = _num_samples(X)
         self.dp_n_samples_ = n_samples
         warn_large_delta(self, self._n_protected_units(n_samples))
