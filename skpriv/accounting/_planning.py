@@ -12,7 +12,7 @@ records), counted as the search and the meta-estimator really run them:
   training fits, the scoring of its test fold and of its training folds
   (``return_train_score``), once per estimator call the scorers make;
 - a fit on a cross-validation fold sees a training set that one added row
-  changes by ``g`` rows (``skpriv.model_selection.fold_shift``): its event is
+  changes by ``g`` rows (:func:`fold_shift`): its event is
   charged for ``g`` rows (group privacy) where the event allows it exactly,
   and named as not covered otherwise.
 
@@ -44,6 +44,7 @@ __all__ = [
     "collect_dp_events",
     "default_delta",
     "events_by_part",
+    "fold_shift",
     "group_event",
     "planned_delta",
     "planned_events",
@@ -238,8 +239,6 @@ def _meta_plan(est, kind, n_samples, ctx, where):
     # (at most as many rounds) and the estimator on the chosen features.
     from sklearn.model_selection import check_cv
 
-    from ..model_selection._split import fold_shift
-
     d = _width(est, ctx, where)
     per_rfe = _rfe_fits(d, est.min_features_to_select, est.step)
     n_splits = check_cv(est.cv).get_n_splits()
@@ -322,8 +321,6 @@ def _planned_search_events(search, n_samples, ctx):
         check_cv,
     )
 
-    from ..model_selection._split import fold_shift
-
     name = type(search).__name__
     if isinstance(search, GridSearchCV):
         candidates = list(ParameterGrid(search.param_grid))
@@ -364,13 +361,53 @@ def _planned_search_events(search, n_samples, ctx):
     return events
 
 
+_UNSTABLE = (
+    "{name} folds: adding one row can move many rows between folds, so no "
+    "per-fit DP event bounds the fold fits; use "
+    "skpriv.model_selection.StableKFold"
+)
+
+
+def fold_shift(cv, estimator=None):
+    """Rows by which a split's training set can change when one row is added.
+
+    ``g`` bounds, for every split, the symmetric difference between its
+    training set on a data set and on the same data with one row added (or
+    removed); group privacy of ``g`` rows then bounds each fit on it.
+    Returns ``(g, reason)``, ``g`` None when the splitter gives no bound. A
+    splitter declares its own bound in ``_privacy_fold_shift`` (skpriv's
+    ``StableKFold``: 1); an integer ``cv`` is ``StratifiedKFold`` for
+    classifiers and ``KFold`` otherwise.
+    """
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import KFold
+
+    if cv is None or (isinstance(cv, Integral) and not isinstance(cv, bool)):
+        if estimator is not None and is_classifier(estimator):
+            return None, _UNSTABLE.format(name="StratifiedKFold (cv=int)")
+        cv = KFold(5 if cv is None else int(cv))
+    declared = getattr(cv, "_privacy_fold_shift", None)
+    if declared is not None:
+        return int(declared), f"{type(cv).__name__}: {declared} row per fold"
+    if type(cv) is KFold and not cv.shuffle:
+        # Test folds are contiguous blocks: an added row moves each block's
+        # two boundaries by at most one row, so a training set gains or loses
+        # at most two other rows besides the added one (one boundary when
+        # there are two folds); tests/accounting/test_folds.py enumerates it.
+        g = 2 if cv.get_n_splits() == 2 else 3
+        return g, f"KFold without shuffle: up to {g} rows per training fold"
+    return None, _UNSTABLE.format(name=type(cv).__name__)
+
+
 def _fold_membership(cv, n_splits):
     """Most training and test folds one row is in, without running ``cv``."""
     from sklearn.model_selection._split import _BaseKFold
 
-    from ..model_selection import StableKFold
-
-    if cv is None or isinstance(cv, (Integral, _BaseKFold, StableKFold)):
+    if (
+        cv is None
+        or isinstance(cv, (Integral, _BaseKFold))
+        or hasattr(cv, "_privacy_fold_shift")
+    ):
         return n_splits - 1, 1  # the test folds partition the rows
     return n_splits, n_splits
 
@@ -530,7 +567,6 @@ def _fitted_widths(obj):
 
 def search_events(search, n_samples, ctx=None):
     """The DP events of every fit a fitted search made (see the module)."""
-    from ..model_selection._split import fold_shift
 
     ctx = ctx if ctx is not None else _Context()
     where = ctx.path or type(search).__name__
@@ -709,8 +745,6 @@ def _fitted_meta_extra(est, kind, ctx, where):
     # RFECV: the folds' RFEs, then the final RFE's rounds (the kept
     # estimator_ is one more fit).
     from sklearn.model_selection import check_cv
-
-    from ..model_selection._split import fold_shift
 
     d = int(est.n_features_in_)
     per_rfe = _rfe_fits(d, est.min_features_to_select, est.step)

@@ -5,14 +5,13 @@ from numbers import Integral
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import is_classifier
-from sklearn.model_selection import BaseCrossValidator, KFold
+from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import indexable
 from sklearn.utils.validation import _num_samples
 
 from ..utils._random import check_random_state
 
-__all__ = ["StableKFold", "fold_shift"]
+__all__ = ["StableKFold"]
 
 
 class StableKFold(BaseCrossValidator):
@@ -65,6 +64,10 @@ class StableKFold(BaseCrossValidator):
     >>> len(results["test_score"])
     3
     """
+
+    # Read by skpriv.accounting: adding one row changes a training set by that
+    # row alone, and the test folds partition the rows.
+    _privacy_fold_shift = 1
 
     def __init__(self, n_splits=5, random_state=None):
         self.n_splits = n_splits
@@ -182,51 +185,3 @@ def _row_bytes(X):
         return
     for row in X.reshape(X.shape[0], -1):
         yield repr(row.tolist()).encode()
-
-
-def fold_shift(cv, estimator=None):
-    """Rows by which a split's training set can change when one row is added.
-
-    ``g`` bounds, for every split ``i``, the size of the symmetric difference
-    between the training set of split ``i`` on a data set and on the same
-    data with one row added (or removed): group privacy of ``g`` rows
-    bounds each fit on the split's training set.
-
-    Parameters
-    ----------
-    cv : int, cross-validation generator, iterable or None
-        The ``cv`` parameter of a search or of ``cross_validate``.
-    estimator : estimator, default=None
-        The estimator cross-validated (an integer ``cv`` means
-        ``StratifiedKFold`` for classifiers, ``KFold`` otherwise).
-
-    Returns
-    -------
-    g : int or None
-        The bound, or ``None`` when the splitter gives none.
-    reason : str
-        Why (shown in ``privacy_spent``'s uncovered releases when ``g`` is
-        None).
-    """
-    if cv is None or (isinstance(cv, Integral) and not isinstance(cv, bool)):
-        if estimator is not None and is_classifier(estimator):
-            return None, _UNSTABLE.format(name="StratifiedKFold (cv=int)")
-        cv = KFold(5 if cv is None else int(cv))
-    if isinstance(cv, StableKFold):
-        return 1, "StableKFold: a row's fold depends on that row only"
-    if type(cv) is KFold and not cv.shuffle:
-        # Test folds are contiguous blocks: an added row moves each block's
-        # two boundaries by at most one row, so a training set gains or loses
-        # at most two other rows besides the added one (one boundary when
-        # there are two folds). tests/accounting/test_folds.py checks this by
-        # enumerating every insertion.
-        g = 2 if cv.get_n_splits() == 2 else 3
-        return g, f"KFold without shuffle: up to {g} rows per training fold"
-    return None, _UNSTABLE.format(name=type(cv).__name__)
-
-
-_UNSTABLE = (
-    "{name} folds: adding one row can move many rows between folds, so no "
-    "per-fit DP event bounds the fold fits; use "
-    "skpriv.model_selection.StableKFold"
-)

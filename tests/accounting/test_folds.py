@@ -40,7 +40,7 @@ def _largest_training_set_change(splitter, n):
 
 @pytest.mark.parametrize("n_splits", [2, 3, 5, 10])
 def test_kfold_group_size_bounds_every_insertion(n_splits):
-    from skpriv.model_selection._split import fold_shift
+    from skpriv.accounting._planning import fold_shift
 
     g, _ = fold_shift(KFold(n_splits))
     worst = max(
