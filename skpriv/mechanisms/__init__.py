@@ -38,6 +38,9 @@ is continuous for every practical purpose while the noise, in grid units, has
 function is accurate to about ``2**-30`` relative, far below statistical
 relevance; only tails beyond about 30 noise scales, of probability below
 ``1e-13``, are coarser).
+
+``TorchGaussian`` is the same Gaussian for torch tensors on any device (DP-SGD
+noise); it is imported on first use, so importing skpriv never imports torch.
 """
 
 from ._gaussian import Gaussian
@@ -51,5 +54,15 @@ __all__ = [
     "Gaussian",
     "KaryRandomizedResponse",
     "Laplace",
+    "TorchGaussian",
     "grid_granularity",
 ]
+
+
+def __getattr__(name):
+    # Lazy: torch is an optional extra.
+    if name == "TorchGaussian":
+        from ._torch import TorchGaussian
+
+        return TorchGaussian
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

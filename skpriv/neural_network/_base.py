@@ -24,7 +24,7 @@ from skorch.utils import is_dataset
 from torch.nn.parameter import UninitializedParameter
 from torch.utils.data import DataLoader
 
-from ..base import privacy_constraints
+from ..base import DP, PUBLIC, declared_releases, privacy_constraints
 from ..exceptions import PrivacyLeakWarning
 from ..utils._random import check_random_state
 from ..utils._sklearn_compat import (
@@ -34,8 +34,16 @@ from ..utils._sklearn_compat import (
     validate_parameter_constraints,
 )
 from ..utils._validation import check_delta, check_epsilon
+from ._callbacks import audit_callbacks, enforce, split_kind
 from ._clipping import PerSampleClipper
-from ._dpsgd import PoissonBatches, calibrated_noise_multiplier, dp_event_of, epsilon_of
+from ._dpsgd import (
+    PoissonBatches,
+    dp_event_of,
+    noise_mechanism,
+    plan_dpsgd,
+    segments_epsilon,
+)
+from ._probe import PROBE_ROWS, check_no_sample_mixing
 
 __all__ = ["DPNeuralNetMixin"]
 
@@ -61,6 +69,7 @@ class _Run:
     clipper = None
     sampler_gen = None
     noise_gen = None
+    mechanism = None
     sample_rate = None
     steps_per_epoch = None
     expected_batch = None
@@ -89,6 +98,49 @@ def _sum_reduction(criterion):
 
 class DPNeuralNetMixin:
     """DP-SGD for skorch nets; put it left of ``NeuralNetClassifier`` etc."""
+
+    #: What a fit releases (see skpriv.base). The module and the optimizer's
+    #: state are functions of the noisy gradients; the rest is parameters,
+    #: the row count n (public) and skorch's bookkeeping. ``history_`` and
+    #: ``callbacks_`` depend on the callbacks: see ``_release_kinds``.
+    _privacy_releases = {
+        "module_": DP,
+        "optimizer_": DP,
+        "criterion_": PUBLIC,
+        "history_": PUBLIC,
+        "callbacks_": PUBLIC,
+        "noise_multiplier_": PUBLIC,
+        "epsilon_": PUBLIC,
+        "sample_rate_": PUBLIC,
+        "steps_": PUBLIC,
+        "dp_segments_": PUBLIC,
+        "initialized_": PUBLIC,
+        "init_context_": PUBLIC,
+        "prefixes_": PUBLIC,
+        "cuda_dependent_attributes_": PUBLIC,
+        "virtual_params_": PUBLIC,
+    }
+
+    def _release_kinds(self):
+        kinds = dict(declared_releases(type(self)))
+        split = split_kind(self.train_split)
+        callbacks = getattr(self, "callbacks_", None) or []
+        reason = audit_callbacks(callbacks, split).uncovered_reason(split)
+        if reason is not None:
+            kinds["history_"] = kinds["callbacks_"] = f"uncovered: {reason}"
+        elif split == "public":
+            # Scores of the DP module on the user's public validation set.
+            kinds["history_"] = kinds["callbacks_"] = DP
+        return kinds
+
+    @property
+    def _default_callbacks(self):
+        # skorch's train_loss is the exact mean loss of the private batch.
+        return [
+            (name, cb)
+            for name, cb in super()._default_callbacks
+            if name != "train_loss"
+        ]
 
     _dp_parameter_constraints = {
         **privacy_constraints("epsilon", "random_state"),
@@ -445,6 +497,9 @@ class DPNeuralNetMixin:
     def _dp_train(self, X, y, routing, fit_params):
         if not hasattr(self, "steps_"):
             self._dp_reset()
+        # Warnings point at the caller: caller -> fit -> _dp_train -> enforce.
+        split = split_kind(self.train_split)
+        enforce(audit_callbacks(self.callbacks_, split), type(self).__name__, 4)
         try:
             NeuralNet.partial_fit(self, X, y, _routing_method=routing, **fit_params)
         finally:
@@ -458,7 +513,7 @@ class DPNeuralNetMixin:
     def _dp_record(self):
         segments = tuple(tuple(s) for s in self.dp_segments_)
         self.dp_event_ = dp_event_of(segments)
-        self.epsilon_ = epsilon_of(segments, float(self.delta), self.accountant)
+        self.epsilon_ = segments_epsilon(segments, float(self.delta), self.accountant)
 
     def get_split_datasets(self, X, y=None, **fit_params):
         """Split as skorch does, then set up DP-SGD on the training part.
@@ -482,20 +537,21 @@ class DPNeuralNetMixin:
         # Warnings point at the caller of fit/partial_fit: caller -> fit ->
         # _dp_train -> NeuralNet.partial_fit -> fit_loop -> here (-> _dp_setup).
         dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
-        if dataset_valid is not None:
+        if dataset_valid is not None and split_kind(self.train_split) == "private":
             warnings.warn(
                 "train_split is set: the validation rows are not used for "
-                "training, but the scores computed on them each epoch (and "
-                "callbacks such as EarlyStopping that read them) are released "
-                "without differential privacy. Use train_split=None and "
-                "evaluate on data held out outside fit to stay private.",
+                "training, but the scores computed on them each epoch are "
+                "released without differential privacy (privacy_spent lists "
+                "history_ as not covered). Use train_split=None, or "
+                "skorch.helper.predefined_split(public_dataset) to validate on "
+                "public data.",
                 PrivacyLeakWarning,
                 stacklevel=6,
             )
-        self._dp_setup(dataset_train)
+        self._dp_setup(dataset_train, fit_params)
         return dataset_train, dataset_valid
 
-    def _dp_setup(self, dataset):
+    def _dp_setup(self, dataset, fit_params=None):
         n = len(dataset)
         if n < 1:
             raise ValueError("Cannot train on an empty data set (n_samples=0).")
@@ -519,34 +575,40 @@ class DPNeuralNetMixin:
             )
         self._materialize_lazy(dataset)
         self._check_module()
-        q = bs / n
-        steps_per_epoch = math.ceil(n / bs)
-        if self.noise_multiplier is not None:
-            sigma = float(self.noise_multiplier)
-        elif getattr(self, "noise_multiplier_", None) is not None:
-            sigma = self.noise_multiplier_  # partial_fit continues with it
-        else:
-            sigma = calibrated_noise_multiplier(
-                float(self.epsilon),
-                float(self.delta),
-                q,
-                int(self.max_epochs) * steps_per_epoch,
-                self.accountant,
-            )
-        self.noise_multiplier_ = sigma
-        self.sample_rate_ = q
+        sigma = self.noise_multiplier
+        if sigma is None:
+            sigma = getattr(self, "noise_multiplier_", None)  # partial_fit
+        plan = self._plan(n, sigma)
+        self.noise_multiplier_ = plan.noise_multiplier
+        self.sample_rate_ = plan.sample_rate
         run = _Run()
-        run.sample_rate = q
-        run.steps_per_epoch = steps_per_epoch
-        run.expected_batch = q * n
+        run.sample_rate = plan.sample_rate
+        run.steps_per_epoch = plan.steps_per_epoch
+        run.expected_batch = plan.batch_size
         run.sampler_gen = torch.Generator().manual_seed(self._seed(3))
         device = self._param_device()
         run.noise_gen = torch.Generator(device=device).manual_seed(self._seed(4))
+        n_dims = sum(p.numel() for p in self.module_.parameters() if p.requires_grad)
+        run.mechanism = noise_mechanism(
+            plan.noise_multiplier, float(self.max_grad_norm), n_dims
+        )
         run.clipper = PerSampleClipper(self.module_)
         old = self.__dict__.get("_dp_run_")
         if old is not None and old.clipper is not None:
             old.clipper.remove()
         self._dp_run_ = run
+        self._probe_sample_mixing(dataset, fit_params or {})
+
+    def _probe_sample_mixing(self, dataset, fit_params):
+        k = min(len(dataset), PROBE_ROWS)
+        if k < 2:
+            return
+        batch = PoissonBatches(dataset, 1.0, 1, None, self.device, self._module_dtype())
+        if batch.fast is not None:
+            Xp, yp = (None if t is None else t[:k] for t in batch.fast)
+        else:
+            Xp, yp = unpack_data(batch._collate(list(range(k))))
+        check_no_sample_mixing(self, Xp, yp, fit_params)
 
     def _param_device(self):
         for p in self.module_.parameters():
@@ -641,18 +703,52 @@ class DPNeuralNetMixin:
         }
 
     def _add_noise(self, run):
-        std = float(self.noise_multiplier_) * float(self.max_grad_norm)
+        # The grid-snapped Gaussian (skpriv.mechanisms.TorchGaussian): the
+        # noisy sum is a multiple of the grid step, so its low-order bits
+        # carry nothing; casting it to the parameter dtype is post-processing.
+        mech = run.mechanism
         for p in self.module_.parameters():
             if not p.requires_grad:
                 continue
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-            if std > 0:
-                noise = torch.randn(
-                    p.shape, generator=run.noise_gen, device=p.device, dtype=p.dtype
-                )
-                p.grad.add_(noise, alpha=std)
+            if mech is not None:
+                p.grad.copy_(mech.randomise(p.grad, run.noise_gen))
             p.grad.div_(run.expected_batch)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One epoch, as skorch's, without recording private batch statistics.
+
+        Training batches record neither their loss nor their size (both exact
+        functions of the private rows); validation is skorch's.
+
+        Parameters
+        ----------
+        iterator : iterable or None
+            Batches.
+        training : bool
+            Whether this is a training epoch.
+        prefix : str
+            History prefix.
+        step_fn : callable
+            Step function.
+        **fit_params : dict
+            Passed to ``step_fn``.
+        """
+        if not training:
+            return super().run_single_epoch(
+                iterator, training, prefix, step_fn, **fit_params
+            )
+        if iterator is None:
+            return None
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
+        return None
 
     def _count_step(self, run):
         self.steps_ += 1
@@ -678,7 +774,7 @@ class DPNeuralNetMixin:
         """
         segments = tuple(tuple(s) for s in self.dp_segments_)
         self.history.record(
-            "epsilon", epsilon_of(segments, float(self.delta), self.accountant)
+            "epsilon", segments_epsilon(segments, float(self.delta), self.accountant)
         )
         super().on_epoch_end(
             net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
@@ -693,17 +789,21 @@ class DPNeuralNetMixin:
                 f"(its sampling rate is batch_size / n_samples); pass "
                 f"privacy_spent(..., n_samples=len(X))."
             )
-        n = self._planned_n_train(int(n_samples))
-        bs = n if self.batch_size == -1 else min(int(self.batch_size), n)
-        q = bs / n
-        steps = int(self.max_epochs) * math.ceil(n / bs)
-        if self.noise_multiplier is not None:
-            sigma = float(self.noise_multiplier)
-        else:
-            sigma = calibrated_noise_multiplier(
-                float(self.epsilon), float(self.delta), q, steps, self.accountant
-            )
-        return dp_event_of(((q, sigma, steps),))
+        return self._plan(self._planned_n_train(int(n_samples))).event
+
+    def _plan(self, n_train, noise_multiplier=None):
+        """The one plan of a fit on ``n_train`` rows: noise, steps and event."""
+        if noise_multiplier is None:
+            noise_multiplier = self.noise_multiplier
+        return plan_dpsgd(
+            n_train,
+            self.batch_size,
+            self.max_epochs,
+            self.epsilon,
+            self.delta,
+            self.accountant,
+            noise_multiplier,
+        )
 
     def _planned_n_train(self, n):
         """Training rows of a fit on ``n`` rows (a lower bound: q is an upper bound)."""

@@ -1,11 +1,15 @@
 """DPNeuralNetClassifier: skorch's NeuralNetClassifier trained with DP-SGD."""
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from skorch import NeuralNetClassifier
 
+from ..base import PUBLIC
+from ..exceptions import PrivacyLeakWarning
 from ._base import DPNeuralNetMixin
 from ._docs import (
     DP_NET_ATTRIBUTES,
@@ -33,14 +37,18 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
     {params}
 
     classes : array-like or None, default=None
-        All class labels; ``None`` takes those present in ``y``.
+        All class labels (public). ``None`` takes those present in ``y``
+        with a :class:`~skpriv.exceptions.PrivacyLeakWarning`: the label
+        set of the private data is then released in ``classes_`` without
+        differential privacy (a rare label reveals its row).
 
     {tail}
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels: ``classes`` (or ``partial_fit``'s), else read from
+        ``y`` (not covered by ``epsilon_``; ``privacy_spent`` names it).
 
     {attributes}
 
@@ -131,6 +139,15 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
 
     check_data = DPNeuralNetMixin.check_data
 
+    _privacy_releases = {"classes_": PUBLIC, "classes_inferred_": PUBLIC}
+
+    def _release_kinds(self):
+        kinds = super()._release_kinds()
+        if getattr(self, "_classes_from_data", False):
+            reason = "uncovered: label set read from the data"
+            kinds["classes_"] = kinds["classes_inferred_"] = reason
+        return kinds
+
     def _encode_target(self, y, reset, classes=None):
         if isinstance(y, torch.Tensor):
             y = y.detach().cpu().numpy()
@@ -170,6 +187,17 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
                     f"The classifier needs at least 2 classes in {source}; "
                     f"got {len(classes)} class{'es' * (len(classes) != 1)}: "
                     f"{classes.tolist()}."
+                )
+            self._classes_from_data = self.classes is None and given is None
+            if self._classes_from_data:
+                # caller -> fit -> _dp_prepare -> _encode_target
+                warnings.warn(
+                    "classes=None: the class labels are read from y and "
+                    "released in classes_ without differential privacy (a "
+                    "label held by one row reveals it). Pass classes=[...] "
+                    "to declare them.",
+                    PrivacyLeakWarning,
+                    stacklevel=4,
                 )
             if self.classes is None:
                 self.classes_inferred_ = classes

@@ -1,7 +1,8 @@
-"""DP-SGD pieces independent of skorch: Poisson batches, accounting, calibration."""
+"""DP-SGD pieces independent of skorch: the plan, noise, accounting, batches."""
 
 import math
 from functools import lru_cache
+from typing import NamedTuple
 
 import dp_accounting as dpa
 import numpy as np
@@ -13,17 +14,75 @@ from skorch.dataset import Dataset
 from torch.utils._pytree import tree_map
 from torch.utils.data import Subset, default_collate
 
-from ..accounting import dpsgd_noise_multiplier, make_accountant
+from ..accounting import dpsgd_noise_multiplier, epsilon_of, make_accountant
+from ..mechanisms import grid_granularity
+from ..mechanisms._torch import TorchGaussian
 
 #: Discretization of the PLD accountant of ``skpriv.accounting.make_accountant``.
 PLD_INTERVAL = make_accountant("pld")._value_discretization_interval
 
 __all__ = [
+    "DPSGDPlan",
     "PoissonBatches",
     "calibrated_noise_multiplier",
     "dp_event_of",
-    "epsilon_of",
+    "noise_mechanism",
+    "plan_dpsgd",
+    "segments_epsilon",
 ]
+
+
+class DPSGDPlan(NamedTuple):
+    """What a DP-SGD fit on ``n_train`` rows does and spends (one source)."""
+
+    batch_size: int
+    sample_rate: float
+    steps_per_epoch: int
+    steps: int
+    noise_multiplier: float
+    event: dpa.DpEvent
+
+
+def plan_dpsgd(
+    n_train, batch_size, max_epochs, epsilon, delta, accountant, noise_multiplier=None
+) -> DPSGDPlan:
+    """The plan of a DP-SGD fit: the noise a fit adds and the event it records.
+
+    ``fit`` trains with it and ``_planned_dp_event`` returns its ``event``, so
+    the two cannot drift. ``noise_multiplier`` (given, or kept by
+    ``partial_fit``) is the *accounted* multiplier; ``None`` calibrates it.
+    """
+    n = int(n_train)
+    bs = n if batch_size == -1 else min(int(batch_size), n)
+    q = bs / n
+    steps_per_epoch = math.ceil(n / bs)
+    steps = int(max_epochs) * steps_per_epoch
+    if noise_multiplier is None:
+        noise_multiplier = calibrated_noise_multiplier(
+            float(epsilon), float(delta), q, steps, accountant
+        )
+    sigma = float(noise_multiplier)
+    return DPSGDPlan(
+        bs, q, steps_per_epoch, steps, sigma, dp_event_of(((q, sigma, steps),))
+    )
+
+
+def noise_mechanism(noise_multiplier, max_grad_norm, n_dims):
+    """The grid-snapped Gaussian DP-SGD adds to the summed clipped gradients.
+
+    The grid step ``g`` is that of ``noise_multiplier * max_grad_norm``;
+    rounding ``n_dims`` coordinates to it adds ``sqrt(n_dims) * g`` to the L2
+    sensitivity ``max_grad_norm``, so the noise standard deviation is
+    ``noise_multiplier * (max_grad_norm + sqrt(n_dims) * g)``: the recorded
+    ``GaussianDpEvent(noise_multiplier)`` holds exactly. ``None`` when
+    ``noise_multiplier`` is 0 (no noise: not private, recorded as such).
+    """
+    sigma, clip = float(noise_multiplier), float(max_grad_norm)
+    if sigma <= 0:
+        return None
+    granularity = grid_granularity(sigma * clip)
+    std = sigma * (clip + math.sqrt(max(int(n_dims), 1)) * granularity)
+    return TorchGaussian(std, granularity=granularity)
 
 
 @lru_cache(maxsize=256)
@@ -66,28 +125,30 @@ def _step_pld(sample_rate, sigma):
 
 
 @lru_cache(maxsize=1024)
-def epsilon_of(segments, delta, accountant):
+def segments_epsilon(segments, delta, accountant):
     """Epsilon at ``delta`` of the DP-SGD ``segments`` (tuple of tuples).
 
-    Equal to composing :func:`dp_event_of` with
-    ``skpriv.accounting.make_accountant(accountant)``.
+    :func:`skpriv.accounting.epsilon_of` of :func:`dp_event_of`, cached. One
+    fast path: for ``accountant="pld"`` and Poisson-sampled segments it makes
+    the same dp-accounting calls as the PLD accountant behind ``epsilon_of``
+    (``from_gaussian_mechanism(sigma, interval, sampling_prob=q)``,
+    ``self_compose(steps)``, ``compose``), with the one-step PLD cached so the
+    per-epoch epsilon of the history does not rebuild it (about 0.4 s each).
+    It agrees with ``epsilon_of`` to float rounding (tested).
     """
     event = dp_event_of(segments)
-    if isinstance(event, dpa.NoOpDpEvent):
-        return 0.0
-    if isinstance(event, dpa.NonPrivateDpEvent):
-        return math.inf
-    if accountant == "pld" and all(q < 1 for q, _, _ in segments):
+    live = [s for s in segments if s[2] > 0]
+    if (
+        accountant == "pld"
+        and live
+        and all(0 < q < 1 and sigma > 0 for q, sigma, _ in live)
+    ):
         pld = None
-        for q, sigma, steps in segments:
-            if steps <= 0:
-                continue
+        for q, sigma, steps in live:
             part = _step_pld(q, sigma).self_compose(int(steps))
             pld = part if pld is None else pld.compose(part)
         return float(pld.get_epsilon_for_delta(delta))
-    acc = make_accountant(accountant)
-    acc.compose(event)
-    return float(acc.get_epsilon(delta))
+    return float(epsilon_of(event, delta, accountant))
 
 
 def _fast_tensors(dataset):

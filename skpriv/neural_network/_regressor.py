@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from skorch import NeuralNetRegressor
 
+from ..base import PUBLIC
 from ._base import DPNeuralNetMixin
 from ._docs import (
     DP_NET_ATTRIBUTES,
@@ -76,6 +77,9 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
     """
 
     _y_numeric = True
+
+    #: The number of targets and y's dimensionality are public metadata.
+    _privacy_releases = {"n_outputs_": PUBLIC, "target_ndim_": PUBLIC}
 
     def __init__(
         self,

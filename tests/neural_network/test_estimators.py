@@ -316,7 +316,8 @@ def test_warnings_point_at_the_callers_line(blobs, method):
     net = _clf(max_epochs=1, batch_size=500, delta=0.1, train_split=ValidSplit(5))
     with pytest.warns(Warning) as record:
         getattr(net, method)(X, y)
-    assert len(record) == 3
+    # train_split, batch_size clipped, delta >= 1/n, classes read from y.
+    assert len(record) == 4
     assert {w.filename for w in record} == {__file__}
 
 
