@@ -1,5 +1,6 @@
 """``Masker``: column de-identification (redact, replace, partial, hash, ...)."""
 
+import unicodedata
 from datetime import datetime
 from numbers import Integral, Real
 
@@ -47,6 +48,49 @@ def _fmt_edges(edges) -> list:
     return [repr(float(e)) for e in edges]
 
 
+# Invisible bidirectional formatting controls: kept in a shown part they can
+# make the shown characters display in another order ("Trojan Source").
+_BIDI_CONTROLS = dict.fromkeys(
+    [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
+_ZWJ = "\u200d"
+
+
+def _extends(ch: str) -> bool:
+    """Whether ``ch`` belongs to the grapheme cluster before it (UAX #29's
+    Extend, SpacingMark, ZWJ and Hangul V/T jamo, simplified)."""
+    o = ord(ch)
+    return (
+        unicodedata.category(ch) in ("Mn", "Me", "Mc")
+        or o == 0x200D
+        or 0xFE00 <= o <= 0xFE0F  # variation selectors
+        or 0x1F3FB <= o <= 0x1F3FF  # emoji skin tones
+        or 0xE0020 <= o <= 0xE007F  # emoji tag sequences (flags of regions)
+        or 0xE0100 <= o <= 0xE01EF
+        or 0x1160 <= o <= 0x11FF  # Hangul medial vowels and final consonants
+    )
+
+
+def _graphemes(text: str) -> list:
+    """``text`` split into user-perceived characters (grapheme clusters)."""
+    out = []
+    for ch in text:
+        if out and (
+            _extends(ch)
+            or out[-1].endswith(_ZWJ)  # emoji ZWJ sequences
+            or (out[-1] == "\r" and ch == "\n")
+            or (
+                0x1F1E6 <= ord(ch) <= 0x1F1FF  # the second regional indicator
+                and len(out[-1]) == 1
+                and 0x1F1E6 <= ord(out[-1]) <= 0x1F1FF
+            )
+        ):
+            out[-1] += ch
+        else:
+            out.append(ch)
+    return out
+
+
 def _local_time(value):
     """A time-zone aware datetime (or ISO text) as its naive local time."""
     if isinstance(value, str) and len(value) > 10:
@@ -92,8 +136,11 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         - ``"replace"``: every non-missing cell becomes ``fill_value``.
         - ``"partial"``: keep the first ``keep_first`` and last ``keep_last``
           characters of each value's text and replace the others by
-          ``mask_char`` (lengths are kept). Values too short to hide anything
-          are masked entirely.
+          ``mask_char``, one per hidden character (lengths are kept).
+          Characters are user-perceived ones (grapheme clusters: an emoji
+          joined with ZWJ, a letter with its accents, a flag count as one),
+          and invisible bidirectional controls are removed first. Values too
+          short to hide anything are masked entirely.
         - ``"hash"``: keyed pseudonyms, the first ``hash_length`` hexadecimal
           characters of HMAC-SHA256 of the value's text under a subkey of
           ``key``. Deterministic under one key (joins and group-bys still
@@ -147,6 +194,12 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ``"hash"``: worker processes (joblib) for columns of more than
         50,000 values; ``-1`` uses all processors. Workers receive the
         derived hashing subkey in memory.
+    normalize : {"NFC", "NFKC"} or None, default="NFC"
+        ``"hash"``: Unicode normalization of the text before hashing, so that
+        one text typed two ways ("é" as one code point, or "e" followed by a
+        combining accent) gets one pseudonym. ``"NFKC"`` also folds
+        compatibility forms (full-width letters, ligatures); ``None`` hashes
+        the code points as given.
 
     Attributes
     ----------
@@ -233,6 +286,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "p": [Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state", np.random.Generator],
         "n_jobs": [Integral, None],
+        "normalize": [StrOptions({"NFC", "NFKC"}), None],
     }
 
     def __init__(
@@ -254,6 +308,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         p=0.5,
         random_state=None,
         n_jobs=None,
+        normalize="NFC",
     ):
         self.strategy = strategy
         self.fill_value = fill_value
@@ -271,6 +326,7 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.p = p
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.normalize = normalize
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -506,8 +562,14 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             elif strategy == "partial":
                 new = self._partial(to_text(column_objects(values)))
             elif strategy == "hash":
+                texts = to_text(column_objects(values))
+                if self.normalize is not None:
+                    texts = [
+                        t if t.isascii() else unicodedata.normalize(self.normalize, t)
+                        for t in texts
+                    ]
                 new = hmac_hex(
-                    to_text(column_objects(values)),
+                    texts,
                     HmacKey(self.key._material("masker/hash")),
                     self.hash_length,
                     self.n_jobs,
@@ -528,12 +590,20 @@ class Masker(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _partial(self, texts):
         first, last, char = self.keep_first, self.keep_last, self.mask_char
         shown = first + last
-        return [
-            t[:first] + char * (len(t) - shown) + t[len(t) - last :]
-            if len(t) > shown
-            else char * len(t)
-            for t in texts
-        ]
+        out = []
+        for t in texts:
+            if not t.isascii():
+                # Count user-perceived characters: a joined emoji or an accent
+                # is never cut, and bidi controls are dropped.
+                t = _graphemes(t.translate(_BIDI_CONTROLS))
+            n = len(t)
+            if n > shown:
+                out.append(
+                    "".join(t[:first]) + char * (n - shown) + "".join(t[n - last :])
+                )
+            else:
+                out.append(char * n)
+        return out
 
     def _generalize(self, values, j):
         if self.column_kinds_[j] == "date":

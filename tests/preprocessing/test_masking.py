@@ -555,3 +555,40 @@ def test_masking_imports_no_encryption_helpers_for_columns():
 
     for name in ("is_missing", "to_text", "typed_columns_as_object"):
         assert getattr(masking, name) is getattr(validation, name)
+
+
+# -------------------------------------------------------------------- Unicode
+def test_hash_normalizes_unicode_by_default():
+    # "é" and "e" + U+0301 are one text typed two ways; they got two pseudonyms.
+    key = Key(CANARY)
+    X = _col(["caf\u00e9", "cafe\u0301", "\uff43afe\u0301"])
+    nfc = Masker("hash", key=key).fit_transform(X).ravel()
+    assert nfc[0] == nfc[1] != nfc[2]
+    nfkc = Masker("hash", key=key, normalize="NFKC").fit_transform(X).ravel()
+    assert nfkc[0] == nfkc[1] == nfkc[2] == nfc[0]
+    raw = Masker("hash", key=key, normalize=None).fit_transform(X).ravel()
+    assert raw[0] == nfc[0] != raw[1]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # A family emoji (three people joined by ZWJ) is one character.
+        (
+            "ab\U0001f468\u200d\U0001f469\u200d\U0001f467xyz",
+            "ab\U0001f468\u200d\U0001f469\u200d\U0001f467*yz",
+        ),
+        ("\U0001f44d\U0001f3fdabcde", "\U0001f44d\U0001f3fdab*de"),  # skin tone
+        (
+            "\U0001f1eb\U0001f1f7\U0001f1e9\U0001f1eawxyz",
+            "\U0001f1eb\U0001f1f7\U0001f1e9\U0001f1eaw*yz",
+        ),
+        ("e\u0301abcde", "e\u0301ab*de"),  # a combining accent stays on its letter
+        ("12\u202e3456", "123*56"),  # a right-to-left override is dropped
+        ("\u2067abc\u2069defg", "abc**fg"),
+    ],
+)
+def test_partial_works_on_user_perceived_characters(text, expected):
+    # partial cut joined emoji and accents apart and kept bidi controls.
+    out = Masker("partial", keep_first=3, keep_last=2).fit_transform(_col([text]))
+    assert out[0, 0] == expected
