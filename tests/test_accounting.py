@@ -30,6 +30,8 @@ from .toy import ToyNoisyMean, ToySubsampledGaussian
 
 #: What a scikit-learn search releases outside the guarantee (finding 1).
 SEARCH_RELEASES = {"cv_results_", "best_score_", "best_params_"}
+#: Declared label sets keep DP classifiers' classes_ public.
+CLASSES = [0, 1, 2]
 
 
 def _quiet(obj, **kwargs):
@@ -274,7 +276,9 @@ def test_search_counts_every_fit(n_jobs):
     search = GridSearchCV(pipe, grid, cv=3, n_jobs=n_jobs, scoring=lambda e, X, y: 0.0)
     search.fit(X, y)
     # 3 folds per candidate + the refit of the best (every score ties: first).
-    expected = 3 * (0.1 + 0.2 + 0.4) + search.best_params_["toynoisymean__epsilon"]
+    # Adding one row to the data moves up to 3 rows in or out of an unshuffled
+    # KFold(3) training fold, so each fold's fit is charged for 3 rows.
+    expected = 3 * 3 * (0.1 + 0.2 + 0.4) + search.best_params_["toynoisymean__epsilon"]
     assert privacy_spent(search).epsilon == pytest.approx(expected)
 
 
@@ -339,8 +343,12 @@ def test_estimators_held_twice_by_a_meta_estimator_count_once():
     from skpriv.linear_model import DPLogisticRegression
 
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
-    a = DPLogisticRegression(epsilon=1.0, delta=0, data_norm=1.0, random_state=0)
-    b = DPLogisticRegression(epsilon=2.0, delta=0, data_norm=1.0, random_state=0)
+    a = DPLogisticRegression(
+        epsilon=1.0, delta=0, data_norm=1.0, classes=CLASSES, random_state=0
+    )
+    b = DPLogisticRegression(
+        epsilon=2.0, delta=0, data_norm=1.0, classes=CLASSES, random_state=0
+    )
     vote = VotingClassifier([("a", a), ("b", b)]).fit(Xn, y)
     assert len(collect_dp_events(vote)) == 2
     assert privacy_spent(vote).epsilon == pytest.approx(3.0)
@@ -357,7 +365,9 @@ def test_unfitted_objects_raise_and_unfitted_templates_are_ignored():
 
     from skpriv.linear_model import DPLogisticRegression
 
-    dp = DPLogisticRegression(epsilon=1.0, delta=0, data_norm=1.0, random_state=0)
+    dp = DPLogisticRegression(
+        epsilon=1.0, delta=0, data_norm=1.0, classes=CLASSES, random_state=0
+    )
     with pytest.raises(NotFittedError):
         privacy_spent(dp)
     with pytest.raises(NotFittedError):
@@ -388,8 +398,10 @@ def test_cross_validate_results_and_lists_of_fits_compose():
     with pytest.warns(PrivacyLeakWarning, match="cross_validate: test_score"):
         spent = privacy_spent(cv)
     assert spent.epsilon == pytest.approx(1.5)
+    # The results do not say which splitter made the folds: not covered.
     assert [(r.part, r.attribute) for r in spent.uncovered] == [
-        ("cross_validate", "test_score")
+        ("cross_validate", "test_score"),
+        ("cross_validate", "estimator"),
     ]
     assert _quiet(cv, delta=1e-5).epsilon <= 1.5 + 1e-3
     assert len(collect_dp_events(cv)) == 3
@@ -453,7 +465,7 @@ def test_search_over_a_fanning_out_meta_estimator_warns():
 
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     est = BaggingClassifier(
-        DPLogisticRegression(epsilon=0.5, delta=0, data_norm=1.0),
+        DPLogisticRegression(epsilon=0.5, delta=0, data_norm=1.0, classes=CLASSES),
         n_estimators=4,
         bootstrap=False,
         max_samples=0.5,
@@ -470,7 +482,7 @@ def test_search_over_a_fanning_out_meta_estimator_warns():
         scoring=lambda e, X, y: 0,
     ).fit(X, y)
     spent = _quiet(plain)
-    assert spent.epsilon == pytest.approx(3 * 0.75)
+    assert spent.epsilon == pytest.approx(2 * 2 * 0.75 + 0.75)  # KFold(2): 2 rows
     assert _attrs(spent) == SEARCH_RELEASES
 
 
@@ -486,7 +498,9 @@ def test_bootstrap_resampling_of_private_estimators_warns():
 
     from skpriv.linear_model import DPLogisticRegression
 
-    dp = DPLogisticRegression(epsilon=0.5, delta=0, data_norm=1.0, random_state=0)
+    dp = DPLogisticRegression(
+        epsilon=0.5, delta=0, data_norm=1.0, classes=CLASSES, random_state=0
+    )
     bag = make_pipeline(
         Normalizer(), BaggingClassifier(dp, n_estimators=3, random_state=0)
     ).fit(X, y)
@@ -509,12 +523,14 @@ def test_default_delta_reads_numpy_deltas_and_searches_without_refit():
     from skpriv.linear_model import DPLogisticRegression
 
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
-    est = DPLogisticRegression(data_norm=1.0, delta=np.float32(1e-5), random_state=0)
+    est = DPLogisticRegression(
+        data_norm=1.0, delta=np.float32(1e-5), classes=CLASSES, random_state=0
+    )
     spent = privacy_spent(est.fit(Xn, y))
     assert spent.delta == pytest.approx(1e-5)
     assert spent.epsilon == pytest.approx(1.0, rel=1e-3)
     search = GridSearchCV(
-        DPLogisticRegression(data_norm=1.0, random_state=0),
+        DPLogisticRegression(data_norm=1.0, classes=CLASSES, random_state=0),
         {"delta": [1e-6, 1e-5]},
         cv=2,
         refit=False,
@@ -666,11 +682,14 @@ def test_nested_search_is_planned():
 
     inner = GridSearchCV(ToyNoisyMean(), {"epsilon": [0.1, 0.2]}, cv=2, scoring=score)
     outer = GridSearchCV(inner, {"cv": [2, 3]}, cv=3, scoring=score).fit(X, y)
-    # Outer folds: inner cv=2 costs 2 * 0.3 + a refit bounded by 0.3, cv=3
-    # costs 3 * 0.3 + 0.3; the outer refit is an inner search fitted for real.
+    # The outer refit is an inner search fitted for real.
     refit = privacy_spent(outer.best_estimator_).epsilon
-    assert refit == pytest.approx(2 * 0.3 + 0.1)  # scores tie: first candidate
-    expected = 3 * ((2 * 0.3 + 0.3) + (3 * 0.3 + 0.3)) + refit
+    # Inner KFold(2) folds are charged for 2 rows; scores tie: first candidate.
+    assert refit == pytest.approx(2 * 2 * 0.3 + 0.1)
+    # Each KFold(k) fold is charged for its row shift g (2 for k=2, 3 for k=3):
+    # inner cv=2 plans 2 * 2 * 0.3 + 0.3, cv=3 plans 3 * 3 * 0.3 + 0.3, and the
+    # outer KFold(3) folds charge those for 3 rows.
+    expected = 3 * 3 * ((2 * 2 * 0.3 + 0.3) + (3 * 3 * 0.3 + 0.3)) + refit
     assert privacy_spent(outer).epsilon == pytest.approx(expected)
     # Nested cross-validation: one inner search per outer fold.
     nested_cv = cross_validate(inner, X, y, cv=3, return_estimator=True)
@@ -695,7 +714,9 @@ def test_label_encoders_of_meta_estimators_are_not_flagged():
 
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     y3 = np.arange(len(y)) % 3
-    dp = DPLogisticRegression(epsilon=0.5, delta=0, data_norm=1.0, random_state=0)
+    dp = DPLogisticRegression(
+        epsilon=0.5, delta=0, data_norm=1.0, classes=CLASSES, random_state=0
+    )
     ovr = OneVsRestClassifier(dp).fit(Xn, y3)
     vote = VotingClassifier([("a", dp), ("b", clone(dp))]).fit(Xn, y3)
     with warnings.catch_warnings():
