@@ -71,3 +71,26 @@ def test_example_runs(path, tmp_path):
     if path.name == "quickstart.py":
         pngs = list(tmp_path.glob("*.png"))
         assert pngs, "quickstart.py must save its privacy-utility plot as a PNG"
+
+
+def _readme_blocks():
+    text = (EXAMPLES_DIR.parent / "README.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    summary = text.split("```text\n", 1)[1].split("```", 1)[0]
+    return code, summary
+
+
+@pytest.mark.slow
+def test_readme_quickstart_prints_what_it_says(tmp_path):
+    # The README's quickstart states what the epsilon covers; it must be what
+    # the code prints, not a hope.
+    code, summary = _readme_blocks()
+    script = tmp_path / "quickstart_readme.py"
+    script.write_text(code)
+    result = _run(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = result.stdout.splitlines()
+    expected = summary.strip().splitlines()
+    assert printed[2:] == expected[1:], printed
+    assert printed[1] in (expected[0], "epsilon=2.192, delta=1e-05"), printed[1]
+    assert "PrivacyLeakWarning" in result.stderr  # it warns, as the README says

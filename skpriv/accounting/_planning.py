@@ -132,13 +132,13 @@ class _Context:
             return []
         event = _composed(events)
         if g is None:
-            self.name(where, "cv_results_", reason)
+            self.name(where, "fits", reason)
             return [event]
         grouped = group_event(event, g)
         if grouped is None:
             self.name(
                 where,
-                "cv_results_",
+                "fits",
                 f"{reason}; the fits' subsampled DP events have no exact "
                 f"group-privacy bound, so they are counted for one row",
             )
@@ -582,7 +582,7 @@ def search_events(search, n_samples, ctx=None):
     if best is None:
         ctx.name(
             where,
-            "cv_results_",
+            "fits",
             "refit=False: its fits are planned from the estimator's parameters "
             "as they are now, which set_params after fit may have changed",
         )
@@ -636,7 +636,7 @@ def search_events(search, n_samples, ctx=None):
             warned = True
             ctx.name(
                 where,
-                "cv_results_",
+                "fits",
                 f"privacy_spent could not run the splitter {search.cv!r} "
                 f"without the data, so "
                 f"its training folds were taken as K-fold's ({n_train} rows); "
@@ -667,7 +667,7 @@ def search_events(search, n_samples, ctx=None):
             # (bagging, one-vs-rest, stacking): one plan per template misses it.
             ctx.name(
                 where,
-                "cv_results_",
+                "fits",
                 f"the refitted best estimator recorded {n_recorded} DP fits "
                 f"where its parameters plan {n_planned}: a meta-estimator in "
                 f"it fits its estimators several times, so the fits made in "

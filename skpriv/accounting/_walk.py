@@ -41,7 +41,8 @@ class UncoveredRelease(NamedTuple):
     part : str
         Dotted path of the part (step names), e.g. ``"columntransformer.age"``.
     attribute : str
-        The fitted attribute, or ``"*"`` for everything the part learned.
+        The fitted attribute, ``"*"`` for everything the part learned, or
+        ``"fits"`` for the fits a search or meta-estimator made.
     reason : str
         Why it is not covered.
     """
