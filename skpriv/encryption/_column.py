@@ -3,6 +3,7 @@
 from numbers import Integral
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -23,6 +24,8 @@ from ._tokens import (
 )
 
 __all__ = ["ColumnEncryptor"]
+
+_BLOCK_ROWS = 65_536
 
 
 def key_material(key: Key) -> AeadKeys:
@@ -202,28 +205,39 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _encrypt(self, X, material):
         out = np.empty(X.shape, dtype=object)
         for j in range(X.shape[1]):
-            col = X[:, j]
-            missing = is_missing(col)
-            out[:, j] = col if col.dtype == object else col.astype(object)
-            if missing.all():
-                continue
-            values = col[~missing].tolist()
-            # Equal values give equal AES-SIV tokens: encrypt each once.
-            uniques = distinct_str(values) if self.deterministic else None
-            tokens = map_chunks(
-                encrypt_values,
-                values if uniques is None else uniques,
-                self.n_jobs,
-                material,
-                self.deterministic,
-                self._column_ad(j),
-            )
-            if uniques is not None:
-                tokens = expand(values, uniques, tokens)
-            column = out[:, j]
-            column[~missing] = as_object_array(tokens)
-            out[:, j] = column
+            # Blocks of rows bound the temporaries (value lists, plaintexts,
+            # raw tokens) to a block's worth: the peak stays near the
+            # output's size instead of five times the column's.
+            for start in range(0, X.shape[0], self._block_rows()):
+                rows = slice(start, start + self._block_rows())
+                out[rows, j] = self._encrypt_block(X[rows, j], material, j)
         return out
+
+    def _block_rows(self) -> int:
+        # Large enough that each joblib worker gets a full chunk.
+        return _BLOCK_ROWS * max(1, effective_n_jobs(self.n_jobs or 1))
+
+    def _encrypt_block(self, col, material, j):
+        missing = is_missing(col)
+        if missing.all():
+            return col
+        block = col.astype(object)  # a copy: col is a view of the input
+        values = col[~missing].tolist()
+        # Equal values give equal AES-SIV tokens: encrypt each once.
+        uniques = distinct_str(values) if self.deterministic else None
+        tokens = map_chunks(
+            encrypt_values,
+            values if uniques is None else uniques,
+            self.n_jobs,
+            material,
+            self.deterministic,
+            self._column_ad(j),
+        )
+        if uniques is not None:
+            tokens = expand(values, uniques, tokens)
+        del values, uniques
+        block[~missing] = as_object_array(tokens)
+        return block
 
     def _decrypt(self, X):
         X = check_array(X, dtype=None, ensure_all_finite=False, input_name="X")

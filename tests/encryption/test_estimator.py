@@ -116,8 +116,17 @@ def test_privacy_spent_sees_inner_events(data):
         cv=2,
         scoring=lambda est, X, y=None: 0.0,
     ).fit(X)
-    # 2 candidates x 2 splits + the refit.
-    assert privacy_spent(search, delta=0).epsilon == pytest.approx(2 * 1.5 + 0.5)
+    # Planned as the same search over the plain estimator.
+    plain_search = GridSearchCV(
+        ToyNoisyMean(random_state=0),
+        {"epsilon": [0.5, 1.0]},
+        cv=2,
+        scoring=lambda est, X, y=None: 0.0,
+    ).fit(X)
+    assert privacy_spent(search, delta=0).epsilon == pytest.approx(
+        privacy_spent(plain_search, delta=0).epsilon
+    )
+    assert privacy_spent(search, delta=0).epsilon >= 2 * 1.5 + 0.5
     plain = EncryptedEstimator(LogisticRegression(), key).fit(*data)
     assert not hasattr(plain, "dp_event_")
     # A non-private inner model learned from the data: not DP, and said so.
