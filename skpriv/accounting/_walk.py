@@ -205,11 +205,13 @@ def walk(obj, path=""):
 
 
 def _walk(obj, path, post):
-    if is_search(obj):
-        yield Part(path, obj, SEARCH)
-        return
+    # An object that records its own event (a private search included)
+    # accounts for everything it fitted; plain searches are planned.
     if getattr(obj, "dp_event_", None) is not None:
         yield Part(path, obj, PRIVATE)
+        return
+    if is_search(obj):
+        yield Part(path, obj, SEARCH)
         return
     if getattr(obj, "_privacy_public", False):  # DeclaredPublic
         yield Part(path, obj, LEAF)
