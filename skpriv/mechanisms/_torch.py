@@ -131,7 +131,8 @@ class TorchGaussian:
             raise ValueError(f"values must be real numbers; got {values.dtype}.")
         # Division by a power of two is exact, so round() sees the true value.
         steps = values.detach().to(torch.float64) / self.granularity
-        if not bool(torch.isfinite(steps).all()):
+        # NaN and infinity propagate through the sum: one cheap reduction.
+        if not math.isfinite(float(steps.sum())):
             raise ValueError(
                 "values contain NaN or infinity (or are too large for the noise "
                 "grid); differential privacy needs finite, bounded values."

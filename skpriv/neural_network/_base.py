@@ -7,7 +7,6 @@ step (per-sample clipping, Gaussian noise) and the bookkeeping of the privacy
 spent (``steps_``, ``epsilon_``, ``dp_event_``).
 """
 
-import copy
 import inspect
 import math
 import warnings
@@ -15,7 +14,6 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from opacus.validators import ModuleValidator
 from skorch.dataset import get_len, unpack_data
@@ -44,6 +42,15 @@ from ._dpsgd import (
     segments_epsilon,
 )
 from ._probe import PROBE_ROWS, check_no_sample_mixing
+from ._utils import (
+    _batchnorm1d_to_layer_groupnorm,
+    _check_finite_tensor,
+    _concat,
+    _detach,
+    _is_array_like,
+    _slice,
+    _sum_reduction,
+)
 
 __all__ = ["DPNeuralNetMixin"]
 
@@ -73,27 +80,6 @@ class _Run:
     sample_rate = None
     steps_per_epoch = None
     expected_batch = None
-
-
-def _is_array_like(X) -> bool:
-    if sp.issparse(X):
-        return True
-    if isinstance(X, (torch.Tensor, dict, torch.utils.data.Dataset)):
-        return False
-    if isinstance(X, (list, tuple)):
-        # skorch reads a list/tuple of arrays as several inputs.
-        return not any(isinstance(x, (np.ndarray, torch.Tensor)) for x in X)
-    return hasattr(X, "__array__") or hasattr(X, "shape") or isinstance(X, list)
-
-
-@contextmanager
-def _sum_reduction(criterion):
-    old = criterion.reduction
-    criterion.reduction = "sum"
-    try:
-        yield
-    finally:
-        criterion.reduction = old
 
 
 class DPNeuralNetMixin:
@@ -604,10 +590,12 @@ class DPNeuralNetMixin:
         if k < 2:
             return
         batch = PoissonBatches(dataset, 1.0, 1, None, self.device, self._module_dtype())
+        # Rows spread over the data set (sorted data: several labels).
+        idx = np.linspace(0, len(dataset) - 1, k).round().astype(int).tolist()
         if batch.fast is not None:
-            Xp, yp = (None if t is None else t[:k] for t in batch.fast)
+            Xp, yp = (None if t is None else t[idx] for t in batch.fast)
         else:
-            Xp, yp = unpack_data(batch._collate(list(range(k))))
+            Xp, yp = unpack_data(batch._collate(idx))
         check_no_sample_mixing(self, Xp, yp, fit_params)
 
     def _param_device(self):
@@ -825,64 +813,3 @@ class DPNeuralNetMixin:
         state = super().__getstate__()
         state.pop("_dp_run_", None)
         return state
-
-
-def _check_finite_tensor(X: torch.Tensor) -> None:
-    # Tensors skip sklearn's validation; NaN would poison every weight.
-    if X.is_floating_point() and not bool(torch.isfinite(X).all()):
-        raise ValueError("Input X contains NaN or infinity.")
-
-
-def _batchnorm1d_to_layer_groupnorm(module):
-    """A copy of ``module`` with each ``BatchNorm1d(C)`` as ``GroupNorm(1, C)``.
-
-    Opacus' fix makes it ``GroupNorm(min(32, C), C)``: on the ``(n, C)`` inputs
-    of an MLP with ``C <= 64`` its groups hold one or two values, normalized
-    to a constant, so the layer erases its input. One group normalizes each
-    sample over all its features (layer normalization), as sensible on
-    ``(n, C, L)`` inputs. The given module (maybe the user's) is not modified.
-    """
-
-    def replace(layer):
-        if isinstance(layer, torch.nn.BatchNorm1d):
-            norm = torch.nn.GroupNorm(
-                1, layer.num_features, eps=layer.eps, affine=layer.affine
-            )
-            if layer.weight is not None:
-                norm = norm.to(device=layer.weight.device, dtype=layer.weight.dtype)
-            return norm
-        for name, child in layer.named_children():
-            new = replace(child)
-            if new is not child:
-                setattr(layer, name, new)
-        return layer
-
-    if not any(isinstance(m, torch.nn.BatchNorm1d) for m in module.modules()):
-        return module
-    return replace(copy.deepcopy(module))
-
-
-def _slice(data, start, stop):
-    if data is None:
-        return None
-    if isinstance(data, dict):
-        return {k: _slice(v, start, stop) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return type(data)(_slice(v, start, stop) for v in data)
-    return data[start:stop]
-
-
-def _detach(y_pred):
-    if isinstance(y_pred, torch.Tensor):
-        return y_pred.detach()
-    if isinstance(y_pred, (list, tuple)):
-        return type(y_pred)(_detach(v) for v in y_pred)
-    return y_pred
-
-
-def _concat(preds):
-    if isinstance(preds[0], torch.Tensor):
-        return torch.cat(preds)
-    if isinstance(preds[0], (list, tuple)):
-        return type(preds[0])(_concat(list(parts)) for parts in zip(*preds))
-    return preds[-1]

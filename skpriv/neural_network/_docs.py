@@ -94,7 +94,7 @@ DP_NET_ATTRIBUTES = """epsilon_ : float
         Noise multiplier used.
 
     sample_rate_ : float
-        Poisson sampling rate ``batch_size / n_samples``.
+        Poisson sampling rate ``batch_size / n_samples`` (public: ``n`` is).
 
     steps_ : int
         Number of DP-SGD steps taken (logical batches, empty ones included).
@@ -117,7 +117,8 @@ DP_NET_ATTRIBUTES = """epsilon_ : float
 
     history_ : skorch.History
         Training history; each epoch records ``epsilon`` (spent so far),
-        which the epoch log prints."""
+        which the epoch log prints, ``dur`` and ``train_batch_count``; no
+        training loss or batch sizes (they are private)."""
 
 DP_NET_NOTES = """DP-SGD (Abadi et al. 2016) with Poisson sampling: every step draws each
     training row with probability ``q = batch_size / n_samples``, clips each
@@ -137,8 +138,20 @@ DP_NET_NOTES = """DP-SGD (Abadi et al. 2016) with Poisson sampling: every step d
     and, for layers Opacus has none for, its functorch fallback. Layers whose
     output is modified in place (``ReLU(inplace=True)``) are refused.
 
-    Noise is drawn by torch's generator (floating point, like Opacus without
-    ``secure_mode``), seeded from ``random_state``.
+    The noise is :class:`skpriv.mechanisms.TorchGaussian`: the summed clipped
+    gradients are rounded to a power-of-two grid and grid-valued Gaussian
+    noise is added (floating-point safe, on the module's device, from a
+    ``torch.Generator`` seeded from ``random_state``); rounding is accounted
+    by a noise standard deviation of ``noise_multiplier * (max_grad_norm +
+    sqrt(d) * step)`` for ``d`` trainable values. Modules that mix the rows
+    of a batch (``x - x.mean(0)``, batch statistics, a loss across rows) are
+    refused by a probe at ``fit``.
+
+    The history holds no training loss or batch size (private); callbacks
+    that act on private statistics (``EarlyStopping`` on ``train_loss`` or on
+    a private validation split, ...) are refused, those that record them are
+    warned about and make ``history_`` uncovered by ``privacy_spent``.
+    ``classes=None`` reads the labels from ``y`` (warned, not covered).
 
     A fixed ``random_state`` is for tests and examples: a known seed removes
     the privacy of the noise."""

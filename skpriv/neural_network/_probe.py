@@ -13,6 +13,8 @@ moves.
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
+from ._utils import _sum_reduction
+
 __all__ = ["check_no_sample_mixing"]
 
 #: Rows of the probe batch.
@@ -85,8 +87,6 @@ def check_no_sample_mixing(net, Xp, yp, fit_params) -> None:
             for name, b in module.named_buffers():
                 b.copy_(buffers[name])
         return _rows(y_pred), norms, after
-
-    from ._base import _sum_reduction
 
     module.train(True)
     with _sum_reduction(net.criterion_):
