@@ -12,9 +12,15 @@ PUBLIC_MODULES = {
     "skpriv.preprocessing": None,
     "skpriv.encryption": None,
     "skpriv.linear_model": None,
+    "skpriv.naive_bayes": None,
+    "skpriv.cluster": None,
+    "skpriv.decomposition": None,
     "skpriv.ensemble": None,
+    "skpriv.model_selection": None,
+    "skpriv.stats": None,
     "skpriv.federated": None,
     "skpriv.audit": None,
+    "skpriv.testing": None,
     "skpriv.neural_network": "torch",
 }
 

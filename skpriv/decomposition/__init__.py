@@ -1,0 +1,3 @@
+"""decomposition."""
+
+__all__ = []
