@@ -10,13 +10,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..accounting import gaussian_sigma
 from ..base import PrivacyMixin, declared_releases, privacy_constraints
-from ..encryption._tokens import validate_quietly
 from ..mechanisms import Gaussian, Laplace
 from ..mechanisms._grid import _check_rng, _from_grid, _to_grid
 from ..mechanisms._laplace import _laplace_steps
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import Interval
-from ..utils._validation import resolve_bounds
+from ..utils._validation import resolve_bounds, validate_quietly
 
 __all__ = ["GaussianNoise", "LaplaceNoise"]
 

@@ -10,16 +10,16 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import PrivacyMixin, declared_releases, privacy_constraints
-from ..encryption._tokens import (
-    is_missing,
-    typed_columns_as_object,
-    validate_quietly,
-)
 from ..exceptions import PrivacyLeakWarning
 from ..mechanisms import KaryRandomizedResponse
 from ..mechanisms._grid import _check_rng
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import StrOptions
+from ..utils._validation import (
+    is_missing,
+    typed_columns_as_object,
+    validate_quietly,
+)
 from ._noise import _FreshNoiseAfterUnpickling
 
 __all__ = ["RandomizedResponse"]
