@@ -49,7 +49,9 @@ models = {
 results = {}
 for name, model in models.items():
     model.fit(X_in, y_in)
-    results[name] = membership_inference(model, X_in, y_in, X_out, y_out)
+    results[name] = membership_inference(
+        model, X_in, y_in, X_out, y_out, random_state=0
+    )
     r = results[name]
     print(
         f"{name:<34} train acc {model.score(X_in, y_in):.2f}, "

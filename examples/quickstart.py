@@ -60,12 +60,20 @@ def clip01():
     return FunctionTransformer(np.clip, kw_args={"a_min": 0.0, "a_max": 1.0})
 
 
+#: The label set is public (declared): classifiers do not read it from the data.
+CLASSES = [0, 1]
+
+
 def dp_logistic(epsilon=1.0):
     return make_pipeline(
         StandardScaler(),
         Normalizer(),
         DPLogisticRegression(
-            epsilon=epsilon, delta=DELTA, data_norm=1.0, random_state=0
+            epsilon=epsilon,
+            delta=DELTA,
+            data_norm=1.0,
+            classes=CLASSES,
+            random_state=0,
         ),
     )
 
@@ -81,6 +89,7 @@ def pate():
             epsilon=2.0,
             delta=DELTA,
             max_queries=30,
+            classes=CLASSES,
             random_state=0,
         ),
     )
@@ -177,6 +186,7 @@ ROWS = [
                 clip_norm=1.0,
                 noise_multiplier=1.0,
                 secure_aggregation=True,
+                classes=CLASSES,
                 random_state=0,
             ),
         ),
@@ -222,6 +232,7 @@ if importlib.util.find_spec("torch") is not None:
                     batch_size=64,
                     lr=0.5,
                     verbose=0,
+                    classes=CLASSES,
                     random_state=0,
                 ),
             ),
@@ -319,7 +330,9 @@ def main():
             print(f"    - {release}")
     print()
     for label in ("LogisticRegression (reference)", "DPLogisticRegression"):
-        audit = membership_inference(fitted[label], X_train, y_train, X_test, y_test)
+        audit = membership_inference(
+            fitted[label], X_train, y_train, X_test, y_test, random_state=0
+        )
         print(
             f"audit {label}: membership-inference AUC {audit.auc:.3f}, "
             f"empirical epsilon lower bound {audit.epsilon_lower_bound:.2f}"
