@@ -1,7 +1,7 @@
 """scikit-learn's checks and skpriv's privacy checks on every public estimator."""
 
+from skpriv.testing import make_test_instance, parametrize_with_checks
 from skpriv.utils import all_estimators
-from skpriv.utils.estimator_checks import make_test_instance, parametrize_with_checks
 
 ESTIMATORS = [make_test_instance(cls) for _, cls in all_estimators()]
 
@@ -34,7 +34,7 @@ def test_all_estimators_are_found():
 
 def test_every_estimator_gets_the_release_check():
     # The neighbouring-data-sets release check runs on every public estimator.
-    from skpriv.utils.estimator_checks import privacy_checks
+    from skpriv.testing import privacy_checks
 
     for est in ESTIMATORS:
         checks = [check.func.__name__ for _, check in privacy_checks(est)]

@@ -1,3 +1,19 @@
-"""testing."""
+"""Privacy tests for users' own CI: checks, assertions and hypothesis strategies.
 
-__all__ = []
+``import skpriv.testing`` never imports hypothesis; ``skpriv.testing.strategies``
+does, when first used.
+"""
+
+from ._checks import (
+    expected_failed_checks,
+    make_test_instance,
+    parametrize_with_checks,
+    privacy_checks,
+)
+
+__all__ = [
+    "expected_failed_checks",
+    "make_test_instance",
+    "parametrize_with_checks",
+    "privacy_checks",
+]
