@@ -399,10 +399,10 @@ def test_cross_validate_results_and_lists_of_fits_compose():
         spent = privacy_spent(cv)
     assert spent.epsilon == pytest.approx(1.5)
     # The results do not say which splitter made the folds: not covered.
-    assert [(r.part, r.attribute) for r in spent.uncovered] == [
+    assert {(r.part, r.attribute) for r in spent.uncovered} == {
         ("cross_validate", "test_score"),
         ("cross_validate", "estimator"),
-    ]
+    }
     assert _quiet(cv, delta=1e-5).epsilon <= 1.5 + 1e-3
     assert len(collect_dp_events(cv)) == 3
     fits = [ToyNoisyMean(epsilon=e, random_state=0).fit(X) for e in (0.25, 0.5)]

@@ -28,6 +28,8 @@ import dp_accounting
 import numpy as np
 from sklearn.base import clone
 
+from ._folds import fold_counts, fold_membership, fold_shift, group_event
+from ._scoring import scoring_calls
 from ._walk import (
     PRIVATE,
     SEARCH,
@@ -48,59 +50,10 @@ __all__ = [
     "group_event",
     "planned_delta",
     "planned_events",
+    "plan",
     "planned_uncovered",
     "search_events",
 ]
-
-
-# --------------------------------------------------------------------------
-# Group privacy: one event charged for g rows
-# --------------------------------------------------------------------------
-
-
-def group_event(event, g: int):
-    """``event`` charged for ``g`` rows changed at once, or None if not exact.
-
-    Laplace, Gaussian and discrete Laplace events scale their sensitivity by
-    ``g`` (a sum over ``g`` rows moves by at most ``g`` sensitivities);
-    randomized response becomes binary randomized response at ``g`` times its
-    pure epsilon (which dominates every ``g * epsilon``-DP mechanism);
-    compositions are charged part by part. Subsampled and other events have
-    no exact group bound here: None.
-    """
-    if g == 1 or isinstance(event, dp_accounting.NoOpDpEvent):
-        return event
-    if isinstance(event, dp_accounting.NonPrivateDpEvent):
-        return event
-    if isinstance(event, dp_accounting.LaplaceDpEvent):
-        return dp_accounting.LaplaceDpEvent(event.noise_multiplier / g)
-    if isinstance(event, dp_accounting.GaussianDpEvent):
-        return dp_accounting.GaussianDpEvent(event.noise_multiplier / g)
-    if isinstance(event, dp_accounting.dp_event.DiscreteLaplaceDpEvent):
-        return dp_accounting.dp_event.DiscreteLaplaceDpEvent(
-            event.noise_parameter, event.sensitivity * g
-        )
-    if isinstance(event, dp_accounting.RandomizedResponseDpEvent):
-        from ._accountants import pure_epsilon
-
-        eps = g * pure_epsilon(event)
-        p = 0.0 if math.isinf(eps) else 2.0 / (math.exp(min(eps, 700.0)) + 1.0)
-        return dp_accounting.RandomizedResponseDpEvent(p, 2)
-    if isinstance(event, dp_accounting.SelfComposedDpEvent):
-        inner = group_event(event.event, g)
-        return (
-            None
-            if inner is None
-            else dp_accounting.SelfComposedDpEvent(inner, event.count)
-        )
-    if isinstance(event, dp_accounting.ComposedDpEvent):
-        parts = [group_event(e, g) for e in event.events]
-        return (
-            None
-            if any(p is None for p in parts)
-            else dp_accounting.ComposedDpEvent(parts)
-        )
-    return None
 
 
 def _composed(events):
@@ -342,7 +295,7 @@ def _planned_search_events(search, n_samples, ctx):
         )
     n_splits = check_cv(search.cv).get_n_splits()
     g, reason = fold_shift(search.cv, search.estimator)
-    calls = _scoring_calls(search, search.estimator)
+    calls = scoring_calls(search, search.estimator)
     train_calls = calls if search.return_train_score else 0
     n_inner = None
     if n_samples is not None:
@@ -353,146 +306,12 @@ def _planned_search_events(search, n_samples, ctx):
         plan = _split_plan(candidate, n_inner, ctx, ctx.path)
         fold = ctx.charged(plan.central, g, reason, ctx.path)
         events.extend(_repeated(fold, n_splits))
-        n_train, n_test = _fold_membership(search.cv, n_splits)
+        n_train, n_test = fold_membership(search.cv, n_splits)
         events.extend(_row_releases(n_train, n_test, plan, calls, train_calls))
         refit.extend(_split_plan(candidate, n_samples, ctx, ctx.path).per_fit)
     if search.refit and refit:
         events.append(_composed(refit))
     return events
-
-
-_UNSTABLE = (
-    "{name} folds: adding one row can move many rows between folds, so no "
-    "per-fit DP event bounds the fold fits; use "
-    "skpriv.model_selection.StableKFold"
-)
-
-
-def fold_shift(cv, estimator=None):
-    """Rows by which a split's training set can change when one row is added.
-
-    ``g`` bounds, for every split, the symmetric difference between its
-    training set on a data set and on the same data with one row added (or
-    removed); group privacy of ``g`` rows then bounds each fit on it.
-    Returns ``(g, reason)``, ``g`` None when the splitter gives no bound. A
-    splitter declares its own bound in ``_privacy_fold_shift`` (skpriv's
-    ``StableKFold``: 1); an integer ``cv`` is ``StratifiedKFold`` for
-    classifiers and ``KFold`` otherwise.
-    """
-    from sklearn.base import is_classifier
-    from sklearn.model_selection import KFold
-
-    if cv is None or (isinstance(cv, Integral) and not isinstance(cv, bool)):
-        if estimator is not None and is_classifier(estimator):
-            return None, _UNSTABLE.format(name="StratifiedKFold (cv=int)")
-        cv = KFold(5 if cv is None else int(cv))
-    declared = getattr(cv, "_privacy_fold_shift", None)
-    if declared is not None:
-        return int(declared), f"{type(cv).__name__}: {declared} row per fold"
-    if type(cv) is KFold and not cv.shuffle:
-        # Test folds are contiguous blocks: an added row moves each block's
-        # two boundaries by at most one row, so a training set gains or loses
-        # at most two other rows besides the added one (one boundary when
-        # there are two folds); tests/accounting/test_folds.py enumerates it.
-        g = 2 if cv.get_n_splits() == 2 else 3
-        return g, f"KFold without shuffle: up to {g} rows per training fold"
-    return None, _UNSTABLE.format(name=type(cv).__name__)
-
-
-def _fold_membership(cv, n_splits):
-    """Most training and test folds one row is in, without running ``cv``."""
-    from sklearn.model_selection._split import _BaseKFold
-
-    if (
-        cv is None
-        or isinstance(cv, (Integral, _BaseKFold))
-        or hasattr(cv, "_privacy_fold_shift")
-    ):
-        return n_splits - 1, 1  # the test folds partition the rows
-    return n_splits, n_splits
-
-
-# --------------------------------------------------------------------------
-# Scoring: how many times one scoring of a fold calls the estimator
-# --------------------------------------------------------------------------
-
-
-def _scoring_calls(search, like) -> int:
-    """Calls to ``predict``/``predict_proba``/``decision_function``/``score``
-    that scoring one fold makes, counted on a probe (each call transforms the
-    fold's rows once through a pipeline's local-DP steps).
-
-    Counted by running the search's own scorer on a probe with the methods of
-    ``like``: scikit-learn caches a response method shared by several
-    metrics, a custom scoring callable calls what it calls. If the scorer
-    cannot run on the probe, one call per metric is assumed.
-    """
-    try:
-        scorer = getattr(search, "scorer_", None)
-        if scorer is None:
-            scorer = search._get_scorers()[0]
-    except Exception:
-        return 1
-    n_metrics = len(scorer) if isinstance(scorer, dict) else 1
-    if isinstance(scorer, dict):
-        try:
-            from sklearn.metrics._scorer import _MultimetricScorer
-
-            scorer = _MultimetricScorer(scorers=scorer, raise_exc=False)
-        except Exception:
-            return n_metrics
-    probe, y = _probe_like(like)
-    try:
-        scorer(probe, np.zeros((len(y), 1)), y)
-    except Exception:
-        # It failed on the probe's dummy outputs: assume a call per metric.
-        return max(probe.calls, n_metrics)
-    return probe.calls
-
-
-_RESPONSE_METHODS = ("predict", "predict_proba", "decision_function", "score")
-
-
-def _probe_like(like):
-    """An object with ``like``'s response methods that counts their calls."""
-    classes = getattr(like, "classes_", None)
-    try:
-        from sklearn.utils import get_tags
-
-        tags = get_tags(like)
-    except Exception:
-        tags = None
-    is_classifier = tags is not None and tags.estimator_type == "classifier"
-    if is_classifier and classes is None:
-        classes = np.array([0, 1])
-    y = np.resize(classes, 6) if is_classifier else np.arange(6.0)
-
-    def method(name):
-        def call(self, X, *args, **kwargs):
-            self.calls += 1
-            n = len(X)
-            if name == "predict":
-                return np.resize(y, n)
-            if name == "predict_proba":
-                return np.full((n, len(classes)), 1.0 / len(classes))
-            if name == "decision_function":
-                k = len(classes) if classes is not None else 2
-                return np.zeros(n) if k <= 2 else np.zeros((n, k))
-            return 0.0
-
-        call.__name__ = name
-        return call
-
-    namespace = {
-        name: method(name) for name in _RESPONSE_METHODS if hasattr(like, name)
-    }
-    namespace["calls"] = 0
-    namespace["__sklearn_tags__"] = lambda self: tags
-    namespace["fit"] = lambda self, X, y=None: self
-    probe = type("_ScoringProbe", (), namespace)()
-    if classes is not None:
-        probe.classes_ = np.asarray(classes)
-    return probe, y
 
 
 # --------------------------------------------------------------------------
@@ -510,32 +329,6 @@ def _n_samples_from(obj):
         if n is not None:
             return n
     return None
-
-
-def _fold_counts(cv, n_samples, n_splits):
-    """Run ``cv`` on ``n_samples`` placeholder rows.
-
-    Returns ``(smallest training fold, per-row training-fold counts, per-row
-    test-fold counts)``, or None for splitters that need the real data (the
-    labels, groups, or the rows' values).
-    """
-    from sklearn.model_selection import check_cv
-
-    if n_splits * n_samples > 10**8:  # e.g. LeaveOneOut on many rows: too slow
-        return None
-    n_train = np.zeros(n_samples, dtype=np.int64)
-    n_test = np.zeros(n_samples, dtype=np.int64)
-    sizes = []
-    try:
-        for train, test in check_cv(cv).split(
-            np.zeros((n_samples, 1)), np.zeros(n_samples)
-        ):
-            n_train[train] += 1
-            n_test[test] += 1
-            sizes.append(len(train))
-    except Exception:
-        return None
-    return (min(sizes), n_train, n_test) if sizes else None
 
 
 def _fitted_template(search):
@@ -593,7 +386,7 @@ def search_events(search, n_samples, ctx=None):
         ctx.widths.setdefault(type(best), int(best.n_features_in_))
     counts = None
     if n_samples is not None:
-        counts = _fold_counts(search.cv, int(n_samples), n_splits)
+        counts = fold_counts(search.cv, int(n_samples), n_splits)
     if counts is not None:
         n_train, row_train, row_test = counts
     else:
@@ -601,9 +394,9 @@ def search_events(search, n_samples, ctx=None):
         if n_samples is not None:
             n_train = int(n_samples) - math.ceil(int(n_samples) / n_splits)
         row_train = row_test = None
-    max_train, max_test = _fold_membership(search.cv, n_splits)
+    max_train, max_test = fold_membership(search.cv, n_splits)
     g, reason = fold_shift(search.cv, search.estimator)
-    calls = _scoring_calls(search, template)
+    calls = scoring_calls(search, template)
     train_calls = calls if getattr(search, "return_train_score", False) else 0
     # Successive halving fits each candidate on a budget of resources
     # (rows, or the value of a parameter) that grows with the iterations.
@@ -614,7 +407,7 @@ def search_events(search, n_samples, ctx=None):
         candidate = clone(template).set_params(**params)
         n_fit = n_train
         if n_resources is not None and resource == "n_samples":
-            sub = _fold_counts(search.cv, int(n_resources[i]), n_splits)
+            sub = fold_counts(search.cv, int(n_resources[i]), n_splits)
             n_fit = (
                 sub[0]
                 if sub
@@ -751,7 +544,7 @@ def _fitted_meta_extra(est, kind, ctx, where):
     final = _rfe_fits(d, int(est.n_features_), est.step)
     splitter = check_cv(est.cv, classifier=hasattr(est, "classes_"))
     n_splits = splitter.get_n_splits()
-    counts = _fold_counts(splitter, int(n), n_splits) if n else None
+    counts = fold_counts(splitter, int(n), n_splits) if n else None
     n_fold = counts[0] if counts else n
     fold_plan = _split_plan(template, n_fold, ctx, where)
     g, reason = fold_shift(est.cv, kept)
@@ -805,6 +598,15 @@ def events_by_part(obj, n_samples=None):
     module); what planning cannot bound is listed by :func:`planned_uncovered`.
     """
     return _plan_fitted(obj, n_samples, _Context())[0]
+
+
+def plan(obj, n_samples=None):
+    """``(events by part, planned uncovered releases)`` of fitted ``obj``, at once.
+
+    :func:`privacy_spent` needs both; planning a search twice would run its
+    splitter and its scoring probe twice.
+    """
+    return _plan_fitted(as_walkable(obj), n_samples, _Context())
 
 
 def planned_uncovered(obj, n_samples=None):

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..exceptions import PrivacyLeakWarning, UncoveredReleaseError
 from ..utils._validation import check_delta
 from ._accountants import epsilon_of
-from ._planning import default_delta, events_by_part
+from ._planning import default_delta, events_by_part, plan
 from ._walk import (
     LEAF,
     SEARCH,
@@ -304,11 +304,13 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None, strict=F
             f"dict of cross_validate(..., return_estimator=True) or a "
             f"PrivacyUtilityDisplay; got {type(obj).__name__}."
         )
-    parts = events_by_part(obj, n_samples=n_samples)
+    parts, planned = plan(obj, n_samples=n_samples)
     if delta is None:
         delta = default_delta(obj)
     delta = check_delta(delta)
-    releases = _deduplicated(uncovered(obj))
+    # What planning could not bound (unstable folds, dropped refits), then
+    # what each part releases.
+    releases = _deduplicated([*planned, *uncovered(obj)])
     if releases:
         listed = describe(releases)
         message = (

@@ -322,12 +322,6 @@ _SEARCH_RELEASES = (
 def uncovered(obj, path=""):
     """Every :class:`UncoveredRelease` of fitted ``obj``, in walk order."""
     out = list(getattr(obj, "_privacy_uncovered", lambda: [])())
-    if not path:
-        # Fits that planning (searches' folds, meta-estimators' dropped
-        # refits) could not bound: accounting/_planning.py.
-        from ._planning import planned_uncovered
-
-        out.extend(planned_uncovered(obj))
     for part in walk(obj, path):
         where = part.path or type(part.est).__name__
         if part.role == SEARCH:
