@@ -21,7 +21,7 @@ from ._adapters import get_adapter
 from ._aggregation import ServerOptimizer, clip_updates
 from ._partition import clients_from_ids, partition_dirichlet, partition_iid
 from ._plan import FederatedPlan
-from ._secagg import SecureAggregator
+from ._secagg import FixedPointOverflowError, SecureAggregator, fixed_point_sum
 
 __all__ = ["BaseFederated"]
 
@@ -254,11 +254,11 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         # Drawn whether or not it is used, so that turning secure aggregation
         # on leaves every other random choice unchanged.
         graph_seed = int(rng.integers(2**31))
+        # Under DP the updates travel as exact multiples of the noise grid
+        # step, so the fixed-point sum must resolve that step.
+        bits = 24 if mech is None else max(24, -math.frexp(mech.granularity)[1] + 1)
         secagg = None
         if self.secure_aggregation:
-            # Under DP the updates travel as exact multiples of the noise grid
-            # step, so the fixed-point sum must resolve that step.
-            bits = 24 if mech is None else max(24, -math.frexp(mech.granularity)[1] + 1)
             secagg = SecureAggregator(random_state=graph_seed, fractional_bits=bits)
         # Under private training the per-client step counters are private;
         # the schedule advances by the expected steps, from public n and
@@ -309,8 +309,15 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
                 updates = np.stack([r[0] for r in results]) - gvec
                 inner_events.extend(r[2] for r in results if r[2] is not None)
                 # Equal weights whenever the model is claimed private: the
-                # clients' row counts are private.
-                w = np.ones(len(results)) if private else sizes[chosen].astype(float)
+                # clients' row counts are private. Otherwise row counts over
+                # the mean client size (public n over the number of clients):
+                # about 1 each, so a weighted update is about as large as the
+                # update and its fixed-point sum stays within the ring.
+                w = (
+                    np.ones(len(results))
+                    if private
+                    else sizes[chosen] * (n_clients / X.shape[0])
+                )
                 if dp:
                     updates, _ = plan.clip_to_grid(updates, mech.granularity)
                 elif self.clip_norm is not None:
@@ -320,10 +327,10 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             if dp:
                 total = np.zeros(gvec.size)
                 if results:
-                    total = self._sum(pending, updates, None)
+                    total = self._sum(pending, updates, None, bits)
                 mean_update = plan.noisy_mean(total, mech, rng)
             elif results:
-                mean_update = self._sum(pending, updates, w)
+                mean_update = self._sum(pending, updates, w, bits)
             else:
                 mean_update = None
             if mean_update is not None:
@@ -379,16 +386,30 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         )
         return [r for batch in out for r in batch]
 
-    def _sum(self, pending, updates, w):
+    def _sum(self, pending, updates, w, bits):
         """Weighted mean of updates (``w`` given) or their plain sum (``w=None``);
-        under secure aggregation ``pending`` is the round's protocol run."""
-        if w is None:
-            return updates.sum(axis=0) if pending is None else pending.finish(updates)
-        if pending is None:
-            return np.average(updates, axis=0, weights=w)
+        under secure aggregation ``pending`` is the round's protocol run.
+
+        Without secure aggregation the sum is computed in the same fixed point
+        (``bits`` fractional bits, exact in the ring): local training can
+        amplify a difference of one rounding step into a different model
+        (scikit-learn's "optimal" SGD step starts at 1 / (alpha * 1000) = 10),
+        so turning secure aggregation on must not change the arithmetic.
+        Values too large for the ring, and rounds of fewer than 3 clients
+        (which secure aggregation never masks), are summed in floating point.
+        """
         # The weights travel masked too: the server learns only the totals.
-        total = pending.finish(np.column_stack([updates * w[:, None], w]))
-        return total[:-1] / total[-1]
+        matrix = updates if w is None else np.column_stack([updates * w[:, None], w])
+        if pending is not None:
+            total = pending.finish(matrix)
+        elif len(matrix) < 3:
+            total = matrix.sum(axis=0)
+        else:
+            try:
+                total = fixed_point_sum(matrix, bits)
+            except FixedPointOverflowError:
+                total = matrix.sum(axis=0)
+        return total if w is None else total[:-1] / total[-1]
 
     def _record_events(self, plan, inner_events, n_rounds):
         """Record what ran: the plan's client-level event over ``n_rounds``

@@ -43,9 +43,11 @@ from . import _shamir
 
 __all__ = [
     "STAGES",
+    "FixedPointOverflowError",
     "SecureAggregationError",
     "SecureAggregator",
     "dequantize",
+    "fixed_point_sum",
     "quantize",
 ]
 
@@ -56,17 +58,32 @@ class SecureAggregationError(RuntimeError):
     """Secure aggregation aborted: too few clients survived; nothing released."""
 
 
-def quantize(x: np.ndarray, fractional_bits: int) -> np.ndarray:
-    """Fixed-point encoding of floats into the ring Z / 2**64 (two's complement)."""
+class FixedPointOverflowError(ValueError):
+    """A value is too large for the fixed-point ring of secure aggregation."""
+
+
+def quantize(x: np.ndarray, fractional_bits: int, n_summands: int = 1) -> np.ndarray:
+    """Fixed-point encoding of floats into the ring Z / 2**64 (two's complement).
+
+    Every value must satisfy ``|x| * 2**fractional_bits < 2**62 / n_summands``,
+    so that the sum of ``n_summands`` encodings never wraps around the ring
+    (a wrapped sum would decode to a wrong value without any sign of it).
+    The error names the bound, never the value, which is private.
+    """
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise ValueError("secure aggregation got a non-finite value to encode.")
     scaled = np.rint(x * 2.0**fractional_bits)
-    if scaled.size and np.max(np.abs(scaled)) >= 2.0**62:
-        raise ValueError(
-            f"a value of magnitude {np.max(np.abs(x)):.3g} overflows the fixed-point "
-            f"range of secure aggregation (|x| < 2**{62 - fractional_bits}); "
-            f"clip the updates (clip_norm) or lower fractional_bits."
+    n = max(1, int(n_summands))
+    if scaled.size and np.max(np.abs(scaled)) >= 2.0**62 / n:
+        limit = 2.0 ** (62 - fractional_bits) / n
+        raise FixedPointOverflowError(
+            f"a value to encode is outside the fixed-point range of secure "
+            f"aggregation: with {fractional_bits} fractional bits and {n} "
+            f"summands every value must stay below {limit:.3g} in magnitude so "
+            f"that their sum cannot wrap around the 64-bit ring. Bound the "
+            f"updates (clip_norm), rescale the data (e.g. the target of a "
+            f"regressor), or lower fractional_bits."
         )
     return scaled.astype(np.int64).view(np.uint64)
 
@@ -74,6 +91,20 @@ def quantize(x: np.ndarray, fractional_bits: int) -> np.ndarray:
 def dequantize(q: np.ndarray, fractional_bits: int) -> np.ndarray:
     """Inverse of :func:`quantize` for a (summed) ring element."""
     return q.view(np.int64).astype(np.float64) / 2.0**fractional_bits
+
+
+def fixed_point_sum(vectors: np.ndarray, fractional_bits: int) -> np.ndarray:
+    """The sum of ``vectors``' rows computed as secure aggregation computes it.
+
+    Each row is encoded with :func:`quantize` and the encodings are added in
+    the ring, exactly; this is the value the masked protocol returns, so a
+    federation that aggregates with it in the clear gets bit for bit the same
+    model as with secure aggregation on. Raises :class:`FixedPointOverflowError`
+    where the protocol would.
+    """
+    vectors = np.asarray(vectors, dtype=np.float64)
+    q = quantize(vectors, fractional_bits, n_summands=vectors.shape[0])
+    return dequantize(q.sum(axis=0, dtype=np.uint64), fractional_bits)
 
 
 _ZERO_SALT = bytes(32)
@@ -275,8 +306,10 @@ class SecureAggregator:
     fractional_bits : int, default=24
         Fixed-point precision. Each client's rounding error is at most
         ``2**-(fractional_bits + 1)`` per coordinate, so the sum of ``n``
-        vectors is exact up to ``n * 2**-(fractional_bits + 1)``; the sum must
-        stay below ``2**(63 - fractional_bits)`` in magnitude.
+        vectors is exact up to ``n * 2**-(fractional_bits + 1)``. Each of the
+        ``n`` vectors must stay below ``2**(62 - fractional_bits) / n`` in
+        magnitude, so that the sum cannot wrap around the ring; a larger
+        value raises :class:`FixedPointOverflowError` (it is never wrapped).
     min_clients : int, default=3
         The protocol aborts when fewer clients are left at any stage.
     random_state : numpy.random.Generator, default=None
@@ -584,7 +617,8 @@ class _Round:
             )
         # Each client quantizes its own vector; element-wise, so done for all
         # rows at once here.
-        q = quantize(vectors, agg.fractional_bits)
+        # Bounded by the number of summands: the sum itself must not wrap.
+        q = quantize(vectors, agg.fractional_bits, n_summands=n)
         u2set = set(u2)
 
         # Stage 2: masked inputs.

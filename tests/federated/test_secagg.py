@@ -48,8 +48,9 @@ def test_shamir_split_many_lanes_are_independent(threshold):
 def test_quantization_roundtrip_and_overflow():
     x = np.array([-3.25, 0.0, 1e-9, 12345.678])
     np.testing.assert_allclose(dequantize(quantize(x, 24), 24), x, atol=2.0**-25)
-    with pytest.raises(ValueError, match="overflows"):
+    with pytest.raises(ValueError, match="outside the fixed-point range") as info:
         quantize(np.array([2.0**40]), 24)
+    assert "1.1e+12" not in str(info.value)  # the value itself is private
     with pytest.raises(ValueError, match="non-finite"):
         quantize(np.array([np.nan]), 24)
 
