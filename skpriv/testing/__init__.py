@@ -10,8 +10,12 @@ from ._checks import (
     parametrize_with_checks,
     privacy_checks,
 )
+from ._dp import DPCheckResult, assert_privacy_spent, check_dp
 
 __all__ = [
+    "DPCheckResult",
+    "assert_privacy_spent",
+    "check_dp",
     "expected_failed_checks",
     "make_test_instance",
     "parametrize_with_checks",

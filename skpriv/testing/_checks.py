@@ -556,9 +556,10 @@ def parametrize_with_checks(estimators):
 
     Parameters
     ----------
-    estimators : list of estimator instances
+    estimators : list of estimator instances or classes
         The estimators to check, for instance built by
-        :func:`make_test_instance`.
+        :func:`make_test_instance`; a class is built by it (a class it does
+        not know gets its default parameters and ``random_state=0``).
 
     Returns
     -------
@@ -585,6 +586,11 @@ def parametrize_with_checks(estimators):
     ...     check(estimator)
     """
     import pytest
+
+    # Classes are accepted too: a user's class is built with its defaults.
+    estimators = [
+        make_test_instance(e) if isinstance(e, type) else e for e in estimators
+    ]
 
     def gen():
         for est in estimators:
