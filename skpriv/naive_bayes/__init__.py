@@ -1,3 +1,5 @@
-"""naive_bayes."""
+"""Differentially private naive Bayes."""
 
-__all__ = []
+from ._gaussian import DPGaussianNB
+
+__all__ = ["DPGaussianNB"]
