@@ -1,3 +1,5 @@
-"""cluster."""
+"""Differentially private clustering."""
 
-__all__ = []
+from ._kmeans import DPKMeans
+
+__all__ = ["DPKMeans"]
