@@ -1,8 +1,17 @@
-"""Keys, column encryption, encrypted models and encrypted files."""
+"""Keys, column encryption, encrypted models, encrypted inference and files."""
 
 from ._column import ColumnEncryptor
 from ._envelope import dump, load
 from ._estimator import EncryptedEstimator
 from ._key import Key
+from ._keypair import KeyPair, PublicKey
 
-__all__ = ["ColumnEncryptor", "EncryptedEstimator", "Key", "dump", "load"]
+__all__ = [
+    "ColumnEncryptor",
+    "EncryptedEstimator",
+    "Key",
+    "KeyPair",
+    "PublicKey",
+    "dump",
+    "load",
+]

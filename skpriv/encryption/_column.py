@@ -8,8 +8,9 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..exceptions import DecryptionError
-from ..utils._sklearn_compat import _fit_context
-from ._key import Key, check_keyring
+from ..utils._sklearn_compat import StrOptions, _fit_context
+from ._key import Key
+from ._keypair import KeyPair, PublicKey
 from ._tokens import (
     AeadKeys,
     as_object_array,
@@ -37,25 +38,60 @@ def key_material(key: Key) -> AeadKeys:
     )
 
 
+_KEY_TYPES = (Key, KeyPair, PublicKey)
+
+
+def check_column_keys(key) -> tuple:
+    """A ``key`` parameter as a tuple of keys, newest first."""
+    keys = tuple(key) if isinstance(key, (list, tuple)) else (key,)
+    if keys and all(isinstance(k, _KEY_TYPES) for k in keys):
+        return keys
+    raise TypeError(
+        f"key must be a skpriv.encryption.Key (symmetric), a KeyPair or a "
+        f"PublicKey (public-key encryption), or a non-empty list of them, "
+        f"newest first; got {type(key).__name__}."
+    )
+
+
+def _material(key):
+    if isinstance(key, PublicKey):
+        return key._sender()
+    if isinstance(key, KeyPair):
+        return key._recipient()
+    return key_material(key)
+
+
 class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Encrypt columns to text tokens; ``inverse_transform`` decrypts them.
 
     Every non-missing cell becomes a URL-safe base64 token holding the
-    authenticated ciphertext of the value. With ``deterministic=True``
-    (AES-SIV, RFC 5297) equal values give equal tokens under one key, so
-    joins, group-bys and encoders such as ``OneHotEncoder`` still work on the
-    encrypted column; with ``deterministic=False`` (AES-GCM with a fresh
-    random 96-bit nonce per value) every token is different. Tokens carry the
-    key's public ``key_id``, so a key ring decrypts tokens of any of its keys.
+    authenticated ciphertext of the value. With a symmetric :class:`Key` and
+    ``deterministic=True`` (AES-SIV, RFC 5297) equal values give equal tokens
+    under one key, so joins, group-bys and encoders such as ``OneHotEncoder``
+    still work on the encrypted column; with ``deterministic=False`` (AES-GCM
+    with a fresh random 96-bit nonce per value) every token is different.
+
+    With a :class:`PublicKey` (or a :class:`KeyPair`) encryption is
+    public-key (HPKE, RFC 9180): ``transform`` needs only the public key, so
+    it can run where data is collected (a clinic's intake, a form, an edge
+    device), and only the holder of the private key (a ``KeyPair``) can
+    ``inverse_transform``. Tokens carry the key's public ``key_id``, so a key
+    ring decrypts tokens of any of its keys.
 
     Parameters
     ----------
-    key : Key or list of Key
+    key : Key, KeyPair, PublicKey or list of them
         The key, or several keys newest first: the first encrypts, all of
         them decrypt (key rotation, as ``cryptography``'s ``MultiFernet``).
-        Subkeys for AES-SIV and AES-GCM are derived from it with HKDF.
-    deterministic : bool, default=True
-        AES-SIV (equal values, equal tokens) or AES-GCM (randomized).
+        From a :class:`Key`, subkeys for AES-SIV and AES-GCM are derived with
+        HKDF. A :class:`PublicKey` encrypts only; a :class:`KeyPair` encrypts
+        to its public key and decrypts.
+    deterministic : bool or "auto", default="auto"
+        AES-SIV (equal values, equal tokens) or randomized encryption.
+        ``"auto"`` is ``True`` for a symmetric ``Key`` and ``False`` for
+        public keys, which are always randomized: a deterministic public-key
+        token could be confirmed by anyone holding the public key by
+        encrypting guesses, so ``True`` with a public key is refused.
     bind_columns : bool, default=False
         Bind each token to its column's name (``feature_names_in_``, or
         ``x0, x1, ...`` for arrays) as associated data: a token moved to
@@ -92,6 +128,15 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     length. Tokens are not a de-identification by themselves: whoever holds
     the key can decrypt.
 
+    **Public-key tokens** are ``urlsafe_b64(0x03 | key_id | enc | ct)``, where
+    ``enc | ct`` is RFC 9180's single-shot ``Seal`` in base mode with
+    DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and AES-256-GCM, empty ``aad``,
+    and ``info = b"skpriv/column-encryptor/hpke-v1|" + token[:5]`` (followed by
+    the column binding, if any). Each value gets its own ephemeral key, so a
+    token is 53 bytes longer than the value and costs one X25519 agreement to
+    make and one to open (tens of thousands per second per core; ``n_jobs``
+    splits large columns).
+
     ``fit`` learns nothing from the values (only the number and names of the
     columns); ``transform`` of a wrongly keyed, tampered or truncated token in
     ``inverse_transform`` raises :class:`~skpriv.exceptions.DecryptionError`
@@ -115,6 +160,15 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     (True, False)
     >>> enc.inverse_transform(tokens).ravel().tolist()
     ['alice', 'bob', 'alice']
+
+    Public-key encryption: the collector holds only the public key.
+
+    >>> from skpriv.encryption import KeyPair
+    >>> pair = KeyPair.generate()
+    >>> collector = ColumnEncryptor(pair.public_key()).fit(X)
+    >>> tokens = collector.transform(X)
+    >>> ColumnEncryptor(pair).fit(X).inverse_transform(tokens).ravel().tolist()
+    ['alice', 'bob', 'alice']
     """
 
     # fit reads only the number and names of the columns (public metadata);
@@ -122,13 +176,13 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     _privacy_releases: dict = {}
 
     _parameter_constraints = {
-        "key": [Key, list, tuple],
-        "deterministic": ["boolean"],
+        "key": [Key, KeyPair, PublicKey, list, tuple],
+        "deterministic": ["boolean", StrOptions({"auto"})],
         "bind_columns": ["boolean"],
         "n_jobs": [Integral, None],
     }
 
-    def __init__(self, key, *, deterministic=True, bind_columns=False, n_jobs=None):
+    def __init__(self, key, *, deterministic="auto", bind_columns=False, n_jobs=None):
         self.key = key
         self.deterministic = deterministic
         self.bind_columns = bind_columns
@@ -140,11 +194,28 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.categorical = True
         tags.input_tags.allow_nan = True
         tags.transformer_tags.preserves_dtype = []
-        tags.non_deterministic = not self.deterministic
+        try:
+            tags.non_deterministic = not self._deterministic()
+        except (TypeError, ValueError):
+            tags.non_deterministic = self.deterministic is not True
         return tags
 
+    def _deterministic(self) -> bool:
+        """``deterministic`` resolved for the encrypting key (the first)."""
+        public = isinstance(check_column_keys(self.key)[0], (KeyPair, PublicKey))
+        if self.deterministic == "auto":
+            return not public
+        if self.deterministic and public:
+            raise ValueError(
+                "deterministic=True cannot be used with a public key: anyone "
+                "holding the public key could encrypt guesses and compare "
+                "tokens. Use deterministic='auto' (or False); to join on an "
+                "encrypted column, use a symmetric Key."
+            )
+        return bool(self.deterministic)
+
     def _materials(self):
-        return [key_material(k) for k in check_keyring(self.key)]
+        return [_material(k) for k in check_column_keys(self.key)]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -163,6 +234,7 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted encryptor.
         """
         # Resolve the key now: a missing env var or file fails here, not later.
+        self._deterministic()
         self._materials()
         validate_quietly(
             self,
@@ -203,6 +275,7 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self._encrypt(X, self._materials()[0])
 
     def _encrypt(self, X, material):
+        deterministic = self._deterministic()
         out = np.empty(X.shape, dtype=object)
         for j in range(X.shape[1]):
             # Blocks of rows bound the temporaries (value lists, plaintexts,
@@ -210,27 +283,29 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             # output's size instead of five times the column's.
             for start in range(0, X.shape[0], self._block_rows()):
                 rows = slice(start, start + self._block_rows())
-                out[rows, j] = self._encrypt_block(X[rows, j], material, j)
+                out[rows, j] = self._encrypt_block(
+                    X[rows, j], material, j, deterministic
+                )
         return out
 
     def _block_rows(self) -> int:
         # Large enough that each joblib worker gets a full chunk.
         return _BLOCK_ROWS * max(1, effective_n_jobs(self.n_jobs or 1))
 
-    def _encrypt_block(self, col, material, j):
+    def _encrypt_block(self, col, material, j, deterministic):
         missing = is_missing(col)
         if missing.all():
             return col
         block = col.astype(object)  # a copy: col is a view of the input
         values = col[~missing].tolist()
         # Equal values give equal AES-SIV tokens: encrypt each once.
-        uniques = distinct_str(values) if self.deterministic else None
+        uniques = distinct_str(values) if deterministic else None
         tokens = map_chunks(
             encrypt_values,
             values if uniques is None else uniques,
             self.n_jobs,
             material,
-            self.deterministic,
+            deterministic,
             self._column_ad(j),
         )
         if uniques is not None:
@@ -247,6 +322,14 @@ class ColumnEncryptor(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"fitted with {self.n_features_in_}."
             )
         materials = self._materials()
+        if not any(getattr(m, "can_decrypt", True) for m in materials):
+            ids = ", ".join(repr(m.key_id.hex()) for m in materials)
+            raise ValueError(
+                f"This ColumnEncryptor holds only public keys (key_id {ids}): "
+                f"it encrypts but cannot decrypt. Decrypt where the private "
+                f"key is, with ColumnEncryptor(KeyPair.from_env(...)) or "
+                f"set_params(key=key_pair)."
+            )
         out = np.empty(X.shape, dtype=object)
         for j in range(X.shape[1]):
             col = X[:, j]

@@ -25,6 +25,10 @@ from ..utils._validation import (
     typed_columns_as_object,
     validate_quietly,
 )
+from ._hpke import OVERHEAD as _PKE_OVERHEAD
+from ._hpke import HpkeRecipient, HpkeSender
+from ._hpke import open_ as _hpke_open
+from ._hpke import seal as _hpke_seal
 
 __all__ = [
     "AeadKeys",
@@ -94,7 +98,9 @@ class AeadKeys:
         return f"AeadKeys(key_id={self.key_id.hex()!r}, <hidden>)"
 
 
-_DET, _RAND = b"\x01", b"\x02"
+_DET, _RAND, _PKE = b"\x01", b"\x02", b"\x03"
+# HPKE info: binds the token header (mode, key_id) and the column, if bound.
+_PKE_INFO = b"skpriv/column-encryptor/hpke-v1|"
 _NONCE = 12
 
 
@@ -218,7 +224,9 @@ def expand(values: list, uniques: list, results) -> list:
 
 
 # --------------------------------------------------------------------------
-# AEAD tokens. Token = urlsafe_b64(mode | key_id (4) | [nonce] | ciphertext).
+# AEAD tokens. Token = urlsafe_b64(mode | key_id (4) | [nonce] | ciphertext);
+# public-key tokens: urlsafe_b64(0x03 | key_id (4) | enc (32) | ciphertext),
+# where enc | ciphertext is RFC 9180's single-shot Seal(pkR, info, "", pt).
 # The plaintext starts with a type byte so that inverse_transform restores
 # str, bytes, int, float and bool values exactly.
 # --------------------------------------------------------------------------
@@ -299,7 +307,9 @@ def encrypt_values(
 ) -> list:
     """Encrypt values to str tokens with the newest key.
 
-    ``material``: the :class:`AeadKeys` of the newest key; ``ad``: associated data (bytes) bound to every token, or None.
+    ``material``: the :class:`AeadKeys` of the newest key, or an
+    :class:`HpkeSender` (public key); ``ad``: associated data (bytes) bound
+    to every token, or None.
     """
     kid = material.key_id
     plains = [
@@ -308,6 +318,11 @@ def encrypt_values(
         else _encode_value(v)
         for v in values
     ]
+    if isinstance(material, HpkeSender):
+        header = _PKE + kid
+        info = _PKE_INFO + header + (ad or b"")
+        public = material.public()
+        return _b64_many([header + _hpke_seal(p, public, info) for p in plains])
     if deterministic:
         header = _DET + kid
         encrypt = material.siv().encrypt
@@ -356,11 +371,17 @@ def decrypt_tokens(tokens: list, start: int, materials: list, ad) -> list:
         if len(header) == 5 and all([r.startswith(header) for r in raws]):
             m = by_id.get(header[1:5])
             try:
-                if m is not None and header[:1] == _DET:
+                if isinstance(m, HpkeRecipient) and header[:1] == _PKE:
+                    private = m.private()
+                    info = _PKE_INFO + header + (ad or b"")
+                    return _decode_many(
+                        [_hpke_open(r[5:], private, info) for r in raws]
+                    )
+                if isinstance(m, AeadKeys) and header[:1] == _DET:
                     decrypt = m.siv().decrypt
                     ads = [header, ad] if ad else [header]
                     return _decode_many([decrypt(r[5:], ads) for r in raws])
-                if m is not None and header[:1] == _RAND:
+                if isinstance(m, AeadKeys) and header[:1] == _RAND:
                     decrypt = m.gcm().decrypt
                     full_ad = header + ad if ad else header
                     cut = 5 + _NONCE
@@ -389,7 +410,23 @@ def _decrypt_one_by_one(tokens: list, start: int, materials: list, ad) -> list:
                     "(wrong key), or is truncated."
                 )
             header = raw[:5]
-            if mode == _DET:
+            if mode == _PKE:
+                if not isinstance(m, HpkeSender):
+                    raise DecryptionError("A token has an unknown format.")
+                if not m.can_decrypt:
+                    raise DecryptionError(
+                        f"A token was encrypted to the public key "
+                        f"{kid.hex()!r}, whose private key (KeyPair) this "
+                        f"ColumnEncryptor does not hold."
+                    )
+                if len(raw) < 5 + _PKE_OVERHEAD:
+                    raise DecryptionError("A token is truncated.")
+                plain = _hpke_open(
+                    raw[5:], m.private(), _PKE_INFO + header + (ad or b"")
+                )
+            elif not isinstance(m, AeadKeys):
+                raise DecryptionError("A token has an unknown format.")
+            elif mode == _DET:
                 siv = sivs.get(kid)
                 if siv is None:
                     siv = sivs[kid] = m.siv()
