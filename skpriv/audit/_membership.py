@@ -1,5 +1,6 @@
 """Membership-inference attack and the one-run canary audit."""
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -331,6 +332,11 @@ class CanaryAuditResult:
         Canaries, each included with probability 1/2.
     n_included : int
         Canaries actually included in the training run.
+    epsilon_claimed : float or None, default=None
+        What the trained model reports through
+        :func:`~skpriv.accounting.privacy_spent` (at the audit's ``delta``
+        when positive), or None for a model that records no DP event. A
+        bound above it means the model is less private than it claims.
 
     See Also
     --------
@@ -353,6 +359,7 @@ class CanaryAuditResult:
     n_guesses: int
     n_canaries: int
     n_included: int
+    epsilon_claimed: float | None = None
 
 
 def canary_audit(
@@ -384,12 +391,19 @@ def canary_audit(
     estimator : estimator
         Unfitted estimator (it is cloned).
     X, y : array-like
-        Non-canary training data (always included).
+        Non-canary training data (always included); ``y=None`` for an
+        unsupervised estimator or transformer (then ``score`` must be a
+        callable).
     X_canaries, y_canaries : array-like
-        Canary rows and labels; design them to be easy to memorise (e.g. a
-        feature of their own at the norm bound, or a random label).
+        Canary rows and labels (``y_canaries=None`` with ``y=None``); design
+        them to be easy to memorise (e.g. a feature of their own at the norm
+        bound, or a random label). Any estimator works, DP-SGD nets
+        included: the canaries are ordinary training rows.
     score : {"loss", "confidence", "margin"} or callable, default="loss"
-        Canary score, as in :func:`membership_inference`.
+        Canary score, as in :func:`membership_inference`; a callable
+        ``score(model, X_canaries, y_canaries)`` returns one score per
+        canary, higher meaning "included" (for a transformer, e.g. how close
+        its fitted state lies to each canary).
     n_guesses : int, default=None
         Number of guesses (half "in", half "out"); default: a fifth of the
         canaries.
@@ -433,13 +447,17 @@ def canary_audit(
     delta = check_delta(delta)
     confidence = _check_confidence(confidence)
     rng = check_random_state(random_state)
-    if y is None or y_canaries is None:
+    unsupervised = y is None and y_canaries is None
+    if unsupervised and not callable(score):
         raise ValueError(
-            "canary_audit needs y and y_canaries: the canaries are scored "
-            "against their labels."
+            "canary_audit without labels (y=None, y_canaries=None) needs a "
+            "callable score(model, X_canaries, None) -> one score per canary."
         )
-    check_consistent_length(X, y)
-    check_consistent_length(X_canaries, y_canaries)
+    if (y is None) != (y_canaries is None):
+        raise ValueError("give both y and y_canaries, or neither.")
+    if not unsupervised:
+        check_consistent_length(X, y)
+        check_consistent_length(X_canaries, y_canaries)
     m = _num_rows(X_canaries)
     if m < 2:
         raise ValueError(f"canary_audit needs at least 2 canaries; got {m}.")
@@ -457,12 +475,21 @@ def canary_audit(
     included = rng.random(m) < 0.5
     chosen = np.flatnonzero(included)
     X_train = _stack_rows(X, _safe_indexing(X_canaries, chosen), "X", "X_canaries")
-    y_train = _stack_rows(y, _safe_indexing(y_canaries, chosen), "y", "y_canaries")
-    perm = rng.permutation(_num_rows(y_train))
-    model = clone(estimator).fit(
-        _safe_indexing(X_train, perm), _safe_indexing(y_train, perm)
-    )
-    scores = example_scores(model, X_canaries, y_canaries, score)
+    perm = rng.permutation(_num_rows(X_train))
+    if unsupervised:
+        model = clone(estimator).fit(_safe_indexing(X_train, perm))
+        scores = np.asarray(score(model, X_canaries, None), dtype=np.float64)
+        if scores.shape != (m,):
+            raise ValueError(
+                f"score returned shape {scores.shape}; it must return one "
+                f"score per canary, shape ({m},)."
+            )
+    else:
+        y_train = _stack_rows(y, _safe_indexing(y_canaries, chosen), "y", "y_canaries")
+        model = clone(estimator).fit(
+            _safe_indexing(X_train, perm), _safe_indexing(y_train, perm)
+        )
+        scores = example_scores(model, X_canaries, y_canaries, score)
     # Ties broken at random so that the guesses depend only on the scores.
     order = np.lexsort((rng.random(m), scores))
     k = n_guesses // 2
@@ -471,10 +498,18 @@ def canary_audit(
     eps = one_run_epsilon_lower_bound(
         correct, n_guesses, n_canaries=m, delta=delta, confidence=confidence
     )
+    claimed = None
+    if hasattr(model, "dp_event_"):
+        from ..accounting import privacy_spent
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # uncovered parts: not this audit's
+            claimed = float(privacy_spent(model, delta=delta or None).epsilon)
     return CanaryAuditResult(
         epsilon_lower_bound=float(eps),
         n_correct=correct,
         n_guesses=n_guesses,
         n_canaries=int(m),
         n_included=int(included.sum()),
+        epsilon_claimed=claimed,
     )

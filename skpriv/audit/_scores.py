@@ -128,13 +128,12 @@ def one_run_epsilon_lower_bound(
     probability 1/2; after one training run the auditor guesses the inclusion
     of ``r = n_guesses`` of them and gets ``v = n_correct`` right. For an
     ``epsilon``-DP algorithm ``P[v' >= v] <= P[Binomial(r, e^eps / (1 +
-    e^eps)) >= v]``. For ``(epsilon, delta)``-DP we add ``2 m delta`` to that
-    tail as an allowance for delta: it follows the form of their
-    ``(epsilon, delta)`` result (an additive term linear in ``m delta``) but
-    is not its exact expression, so with ``delta > 0`` prefer ``m delta``
-    negligible against ``1 - confidence`` (skpriv's own tests use
-    ``delta = 1e-10``). The bound is the largest epsilon that this test
-    rejects at level ``1 - confidence``.
+    e^eps)) >= v]``. For ``(epsilon, delta)``-DP the tail grows by
+    ``2 m delta * max_{1 <= i <= v} P[v - i <= Binomial(r, q) < v] / i``
+    (their Theorem 3 as computed by their Algorithm 2), at most ``2 m
+    delta``: the audit sees nothing once ``m delta`` approaches ``1 -
+    confidence``. The bound is the largest epsilon that this test rejects at
+    level ``1 - confidence``.
 
     Parameters
     ----------
@@ -183,11 +182,16 @@ def one_run_epsilon_lower_bound(
             f"n_correct={n_correct}, n_guesses={n_guesses}."
         )
     level = 1.0 - confidence
-    slack = 2.0 * n_canaries * delta
+    shifts = np.arange(1, n_correct + 1)
 
     def tail(eps):
         p = 1.0 / (1.0 + math.exp(-eps))
-        return binom.sf(n_correct - 1, n_guesses, p) + slack
+        tail = binom.sf(n_correct - 1, n_guesses, p)
+        if delta > 0 and n_correct > 0:
+            # P[v - i <= Binomial(r, p) < v] for i = 1..v, averaged over i.
+            window = np.cumsum(binom.pmf(n_correct - shifts, n_guesses, p))
+            tail += 2.0 * n_canaries * delta * float(np.max(window / shifts))
+        return tail
 
     if tail(0.0) >= level:
         return 0.0

@@ -193,8 +193,34 @@ def test_canary_audit_validation_names_the_argument():
         canary_audit(LogisticRegression(), X, y, Xc[:, :10], yc, random_state=0)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         canary_audit(LogisticRegression(), X, y, Xc, yc[:50], random_state=0)
-    with pytest.raises(ValueError, match="needs y and y_canaries"):
+    with pytest.raises(ValueError, match="needs a callable score"):
         canary_audit(LogisticRegression(), X, None, Xc, None, random_state=0)
+    with pytest.raises(ValueError, match="give both y and y_canaries"):
+        canary_audit(LogisticRegression(), X, y, Xc, None, random_state=0)
+
+
+def test_canary_audit_of_an_unsupervised_estimator():
+    # Any estimator: a transformer with no labels, scored by a callable. A
+    # non-private scaler's mean moves towards the included canaries' own
+    # feature, which the audit reads.
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(20, 2)), np.zeros((20, 200))]
+    Xc = np.c_[np.zeros((200, 2)), 50.0 * np.eye(200)]
+
+    def score(model, Xc, _):
+        return model.mean_[2:]
+
+    res = canary_audit(StandardScaler(), X, None, Xc, None, score=score, random_state=0)
+    assert res.epsilon_lower_bound > 1 and res.epsilon_claimed is None
+
+
+def test_one_run_delta_term_follows_the_paper():
+    # Steinke et al. (2023), Algorithm 2: the delta term is 2 m delta times
+    # max_i P[v - i <= Binomial(r, q) < v] / i, not the full 2 m delta the
+    # old code added (1.306 here).
+    assert one_run_epsilon_lower_bound(45, 50, n_canaries=1000, delta=1e-5) > 1.38
 
 
 @pytest.mark.parametrize("bad", [0, 2.5, "20", None])

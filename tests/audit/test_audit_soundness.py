@@ -185,3 +185,26 @@ def test_one_run_check_has_power():
     bounds = _one_run_bounds(1.5, 2000, 100, 0.9, seed=4)
     with pytest.raises(AssertionError, match="share of bounds above"):
         _assert_rarely_above(bounds, 1.0, 0.9)
+
+
+def _one_run_bounds_delta(epsilon, delta, n_audits, n_guesses, seed):
+    # Each canary leaks outright with probability delta, otherwise goes
+    # through randomized response at epsilon: an (epsilon, delta)-DP release.
+    rng = np.random.default_rng(seed)
+    p = delta + (1 - delta) / (1 + math.exp(-epsilon))
+    correct = rng.binomial(n_guesses, p, size=n_audits)
+    values, index = np.unique(correct, return_inverse=True)
+    bound_of = [
+        one_run_epsilon_lower_bound(
+            int(v), n_guesses, n_canaries=4 * n_guesses, delta=delta, confidence=0.9
+        )
+        for v in values
+    ]
+    return np.asarray(bound_of)[index]
+
+
+@pytest.mark.parametrize("epsilon", [1.0, 2.0])
+def test_one_run_bound_with_delta_is_sound(epsilon):
+    bounds = _one_run_bounds_delta(epsilon, 1e-3, 2000, 100, seed=5)
+    _assert_rarely_above(bounds, epsilon, 0.9)
+    assert np.mean(bounds > 0) > 0.9
