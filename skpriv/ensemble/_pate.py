@@ -30,10 +30,16 @@ from ..base import (
     reject_fit_params,
 )
 from ..exceptions import BudgetExceededError, PrivacyLeakWarning
+from ..linear_model._budget import calibration_epsilon
 from ..linear_model._classes import encode_classes
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._random import spawn_seeds
-from ..utils._sklearn_compat import Interval, StrOptions, validate_data
+from ..utils._sklearn_compat import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_data,
+)
 from ._aggregation import aggregate, plurality, vote_counts
 from ._pate_analysis import (
     RDP_ORDERS,
@@ -132,6 +138,30 @@ def _student_has(attr):
 
 def _default_estimator():
     return LogisticRegression(max_iter=1000)
+
+
+def _validate_nested_params(estimator, name: str) -> None:
+    """Validate ``estimator``'s parameters and those of estimators inside it."""
+    nested = [("", estimator)]
+    if hasattr(estimator, "get_params"):
+        nested += [
+            (f"__{key}", value)
+            for key, value in estimator.get_params(deep=True).items()
+            if hasattr(value, "get_params")
+        ]
+    for path, est in nested:
+        # scikit-learn's own check; third-party estimators without
+        # constraints have nothing declared to check.
+        validate = getattr(est, "_validate_params", None)
+        if not callable(validate) or not hasattr(est, "_parameter_constraints"):
+            continue
+        try:
+            validate()
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(
+                f"PATEClassifier: invalid parameter of {name}{path} "
+                f"({type(est).__name__}): {exc}"
+            ) from None
 
 
 @inject_docstring(random_state=PARAM_DOCS["random_state"])
@@ -436,6 +466,12 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
     # ------------------------------------------------------------------
 
     def _check_estimators(self):
+        """The teacher and student are classifiers with valid parameters.
+
+        ``fit`` skips scikit-learn's nested validation (the teachers are
+        fitted on small partitions in workers), so their parameters, and those
+        of the estimators nested in them, are validated here, before any work.
+        """
         for name in ("teacher", "student"):
             est = getattr(self, name)
             if est is None:
@@ -446,6 +482,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                     f"{name}={est!r} cannot be used by {type(self).__name__}: it "
                     f"has no {' or '.join(missing)} method. Pass a classifier."
                 )
+            _validate_nested_params(est, name)
 
     def _plan(self, n_candidates: int) -> dict:
         """Noise scales and the number of queries the budget allows.
@@ -455,7 +492,9 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         adds, of the DP event it records and of the event a search plans
         (both built by :meth:`_plan_event`).
         """
-        agg, eps, delta = self.aggregator, self.epsilon, self.delta
+        # A huge epsilon (1e300) is calibrated as 1e6: negligible noise, and
+        # no overflow in 1 / sigma**2 (the event records what was added).
+        agg, eps, delta = self.aggregator, calibration_epsilon(self.epsilon), self.delta
         if self.sigma is None and eps is None:
             raise ValueError(
                 "PATEClassifier needs sigma (the noise) or epsilon (the budget, "
@@ -529,7 +568,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                     f"rows were moved to the public pool; their features train "
                     f"the student and are not covered by the DP guarantee.",
                     PrivacyLeakWarning,
-                    stacklevel=4,
+                    stacklevel=7,
                 )
         moved = bool(public.any()) and self.public_fraction is not None
         moved = moved and not _unlabelled_mask(y).any()
@@ -588,6 +627,18 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         elif sparse.issparse(X):
             X = X.tocsr()
         y = column_or_1d(y, warn=True)
+        # The labels are checked before the rows are split, so that a
+        # regression target or a single class is named as such (not as a
+        # missing public pool).
+        labelled = ~_unlabelled_mask(y)
+        if labelled.any():
+            check_classification_targets(y[labelled])
+            if self.classes is None and np.unique(y[labelled]).size < 2:
+                raise ValueError(
+                    "PATEClassifier needs private rows of at least 2 classes; "
+                    "got 1 class. Pass classes=[...] if the others are only "
+                    "absent from this sample."
+                )
         private_idx, public_idx, moved_public = self._split_rows(y, rng)
         y_private = y[private_idx]
         check_classification_targets(y_private)
@@ -599,7 +650,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                 "public unlabelled rows."
             )
         self.classes_, y_code, inferred = encode_classes(
-            y_private, self.classes, owner="PATEClassifier", stacklevel=5
+            y_private, self.classes, owner="PATEClassifier", stacklevel=6
         )
         n_classes = self.classes_.size
 
@@ -644,6 +695,10 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
         counts = vote_counts(np.stack([v for _, v in results]), n_classes)
         del results  # the teachers are not kept unless asked for
 
+        requested = min(query_order.size, self.max_queries or query_order.size)
+        if n_ask < requested:
+            self._warn_budget_cut(n_ask, requested, plan["sigma"])
+
         labels = aggregate(
             counts,
             aggregator=self.aggregator,
@@ -685,6 +740,9 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                 f"[PATEClassifier] {self.n_queries_} queries, {self.n_answered_} "
                 f"answered, sigma={self.sigma_:.4g}, epsilon={self.epsilon_:.4g}"
             )
+        if n_ask == requested and self.n_queries_ < requested:
+            # Confident-GNMax stopped at the budget (a DP output to report).
+            self._warn_budget_cut(self.n_queries_, requested, plan["sigma"])
         if self.n_answered_ == 0:
             raise ValueError(
                 f"No query was answered (threshold={self.threshold_}, "
@@ -710,7 +768,7 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                 f"student is a constant classifier predicting it. Query more "
                 f"rows or raise epsilon.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=6,
             )
             student = DummyClassifier(strategy="most_frequent")
             rows, y_student = queries[: labels.size][answered], labels[answered]
@@ -724,6 +782,28 @@ class PATEClassifier(PrivacyMixin, MetaEstimatorMixin, ClassifierMixin, BaseEsti
                 f"set semi_supervised=False."
             )
         return self
+
+    def _warn_budget_cut(self, n_asked: int, requested: int, sigma: float) -> None:
+        """Say that the budget stopped the queries before the number asked for.
+
+        Both numbers follow from the parameters and the public pool size (or,
+        for Confident-GNMax, from noisy checks): the warning releases nothing.
+        """
+        asked_for = (
+            f"max_queries={self.max_queries}"
+            if self.max_queries is not None and self.max_queries <= requested
+            else f"all {requested} public rows"
+        )
+        warnings.warn(
+            f"PATEClassifier asked {n_asked} of the {requested} queries "
+            f"requested ({asked_for}): epsilon={self.epsilon} at "
+            f"delta={self.delta} pays for no more with sigma={sigma:.4g} "
+            f"(aggregator={self.aggregator!r}). Raise epsilon, or leave "
+            f"sigma=None to calibrate the noise so that every requested query "
+            f"fits the budget.",
+            UserWarning,
+            stacklevel=7,
+        )
 
     def _data_dependent_rdp(self, counts, answered) -> np.ndarray:
         """Sum over queries of the data-dependent RDP bounds (per order)."""

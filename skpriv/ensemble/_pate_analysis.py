@@ -308,7 +308,8 @@ def rdp_data_dependent_pure(logq, pure_eps: float, orders=RDP_ORDERS) -> np.ndar
     base = np.minimum(0.5 * pure_eps**2 * orders, pure_eps)
     base = np.broadcast_to(base, (logq.shape[0], orders.shape[1]))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ok = np.exp(logq) <= 1.0 / (math.exp(pure_eps) + 1.0)
+        # q <= 1 / (e**eps + 1), in logs: no overflow at a huge epsilon.
+        ok = logq <= -np.logaddexp(0.0, pure_eps)
         log1q = _log1mexp(np.minimum(logq, 0.0))
         inner = np.minimum(pure_eps + logq, 0.0)
         t_one = log1q + (log1q - _log1mexp(inner)) * (orders - 1.0)

@@ -25,6 +25,7 @@ from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import Interval, StrOptions, validate_data
 from ..utils._validation import check_data_norm, clip_rows_l2, resolve_data_norm
 from . import _mechanisms as mech
+from ._budget import calibration_epsilon
 from ._classes import encode_classes
 
 __all__ = ["DPLogisticRegression"]
@@ -341,9 +342,12 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
             ``main_mult`` (without margin, for ``solver="auto"``).
         """
         private_norm = isinstance(self.data_norm, str)
+        # A huge epsilon (1e300) is calibrated as 1e6: negligible noise, and
+        # no overflow in 1 / sigma**2 (the event records what was added).
+        epsilon = calibration_epsilon(self.epsilon)
         if self._pure():
-            norm_eps = NORM_SHARE * self.epsilon if private_norm else 0.0
-            main = self.epsilon - norm_eps
+            norm_eps = NORM_SHARE * epsilon if private_norm else 0.0
+            main = epsilon - norm_eps
             solver = "output" if self.solver == "output" else "ssp"
             plan = {"pure": True, "solver": solver, "norm_eps": norm_eps}
             if solver == "output":
@@ -352,7 +356,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
                 plan["diag_eps"] = mech.GRAM_SHARE_PURE * main
                 plan["b_eps"] = main - plan["diag_eps"]
             return plan
-        mu = 1.0 / gaussian_sigma(self.epsilon, self.delta)
+        mu = 1.0 / gaussian_sigma(epsilon, self.delta)
         norm_share = NORM_SHARE if private_norm else 0.0
         mu_rest = mu * math.sqrt(1.0 - norm_share)
         # Multiplier of everything after the Gram matrix as one release.
@@ -441,7 +445,7 @@ class DPLogisticRegression(PrivacyMixin, ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         check_classification_targets(y)
         classes, y_idx, inferred = encode_classes(
-            y, self.classes, owner="DPLogisticRegression", stacklevel=5
+            y, self.classes, owner="DPLogisticRegression", stacklevel=6
         )
         self.classes_ = classes
         binary = classes.size == 2
