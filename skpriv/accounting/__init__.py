@@ -5,10 +5,12 @@
 - ``_walk``: the one walk over fitted objects and what each part releases;
 - ``_planning``: the events of a search's fits, planned from parameters;
 - ``_spent``: ``privacy_spent`` and ``PrivacySpent``;
-- ``_calibration``: from epsilon to noise.
+- ``_calibration``: from epsilon to noise;
+- ``_budget``: ``PrivacyBudget``, a privacy filter.
 """
 
 from ._accountants import epsilon_of, make_accountant, pure_epsilon
+from ._budget import PrivacyBudget
 from ._calibration import (
     dpsgd_noise_multiplier,
     gaussian_epsilon,
@@ -22,6 +24,7 @@ from ._walk import UncoveredRelease
 
 __all__ = [
     "DeclaredPublic",
+    "PrivacyBudget",
     "PrivacySpent",
     "UncoveredRelease",
     "collect_dp_events",
