@@ -1,5 +1,6 @@
 """DPRandomForestClassifier: random trees with noisy leaf counts."""
 
+import math
 from numbers import Integral
 
 import dp_accounting as dpa
@@ -16,6 +17,11 @@ from ..utils._sklearn_compat import Interval, validate_data
 from ..utils._validation import clip_to_bounds, resolve_bounds
 
 __all__ = ["DPRandomForestClassifier"]
+
+#: max_depth=None: log2(rows per tree) + AUTO_DEPTH_FEATURES * log2(d), at
+#: most MAX_AUTO_DEPTH (benchmarks/models.py; deeper trees on more features).
+AUTO_DEPTH_FEATURES = 1.5
+MAX_AUTO_DEPTH = 16
 
 
 def _random_trees(lower, upper, n_trees, depth, rng):
@@ -89,11 +95,13 @@ class DPRandomForestClassifier(PrivacyMixin, ClassifierMixin, BaseEstimator):
         ``y`` and raises a :class:`~skpriv.exceptions.PrivacyLeakWarning`
         (``classes_`` is then not covered by the guarantee).
 
-    max_depth : int, default=12
-        Depth of every tree (complete trees: ``2**max_depth`` leaves each).
-        Random thresholds cut many boxes where no data lies, so deep trees
-        pay off even on small data; memory grows as ``n_estimators *
-        2**max_depth * n_classes``.
+    max_depth : int or None, default=None
+        Depth of every tree (complete trees: ``2**max_depth`` leaves each;
+        memory grows as ``n_estimators * 2**max_depth * n_classes``).
+        ``None`` takes ``log2(n / n_estimators) + 1.5 log2(n_features)``
+        rounded, between 1 and 16, from public quantities: random thresholds
+        cut many boxes where no data lies, the more so the more features, so
+        deep trees pay off even with few rows per tree.
 
     {random_state}
 
@@ -170,7 +178,7 @@ class DPRandomForestClassifier(PrivacyMixin, ClassifierMixin, BaseEstimator):
         **privacy_constraints("epsilon", "bounds", "random_state"),
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "classes": ["array-like", None],
-        "max_depth": [Interval(Integral, 1, 24, closed="both")],
+        "max_depth": [Interval(Integral, 1, 24, closed="both"), None],
     }
 
     def __init__(
@@ -180,7 +188,7 @@ class DPRandomForestClassifier(PrivacyMixin, ClassifierMixin, BaseEstimator):
         epsilon=1.0,
         bounds=None,
         classes=None,
-        max_depth=12,
+        max_depth=None,
         random_state=None,
     ):
         self.n_estimators = n_estimators
@@ -217,7 +225,8 @@ class DPRandomForestClassifier(PrivacyMixin, ClassifierMixin, BaseEstimator):
         )
         lower, upper = resolve_bounds(self.bounds, X)
         plan = self._plan()
-        n_trees, depth, n_classes = self.n_estimators, self.max_depth, classes.size
+        n_trees, n_classes = self.n_estimators, classes.size
+        depth = self._depth(*X.shape)
         X = clip_to_bounds(X, lower, upper)
 
         features, thresholds = _random_trees(lower, upper, n_trees, depth, rng)
@@ -238,6 +247,13 @@ class DPRandomForestClassifier(PrivacyMixin, ClassifierMixin, BaseEstimator):
         self.dp_event_ = self._plan_event(plan)
         self._fit_release_kinds = self._fitted_kinds(inferred)
         return self
+
+    def _depth(self, n_samples, n_features):
+        if self.max_depth is not None:
+            return int(self.max_depth)
+        rows_per_tree = max(n_samples / self.n_estimators, 1.0)
+        depth = math.log2(rows_per_tree) + AUTO_DEPTH_FEATURES * math.log2(n_features)
+        return int(min(max(round(depth), 1), MAX_AUTO_DEPTH))
 
     def _fitted_kinds(self, classes_inferred):
         kinds = {}
@@ -300,4 +316,5 @@ class DPRandomForestClassifier(PrivacyMixin, ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             The class with the highest averaged probability.
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        scores = self.predict_proba(X)  # checks fitted first
+        return self.classes_[np.argmax(scores, axis=1)]

@@ -342,7 +342,8 @@ class DPGaussianNB(PrivacyMixin, ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             The most probable class of each sample.
         """
-        return self.classes_[np.argmax(self.predict_joint_log_proba(X), axis=1)]
+        scores = self.predict_joint_log_proba(X)  # checks fitted first
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def predict_log_proba(self, X):
         """Log of the class probabilities.
