@@ -243,6 +243,15 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         private = dp or hasattr(base, "_planned_dp_event")
 
         Xk = adapter.prepare_X(X)
+        # Each client's rows, gathered once (one copy, contiguous views) and
+        # not again every round.
+        if hasattr(Xk, "shape") and not hasattr(Xk, "tocsr") and len(parts):
+            order = np.concatenate(parts)
+            bounds = np.cumsum([0] + [len(p) for p in parts])
+            Xs, ys = Xk[order], y[order]
+            client_rows = [(Xs[a:b], ys[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        else:
+            client_rows = [(Xk[p], y[p]) for p in parts]
         global_est = adapter.initialize(clone(base), X.shape[1], classes, rng)
         weights = adapter.get_weights(global_est)
         gvec = _flatten(weights)
@@ -295,9 +304,7 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
                 )
             try:
                 if len(chosen):
-                    jobs = [
-                        (Xk[parts[k]], y[parts[k]], s) for k, s in zip(chosen, seeds)
-                    ]
+                    jobs = [(*client_rows[k], s) for k, s in zip(chosen, seeds)]
                     results = self._train_round(
                         adapter, global_est, jobs, classes, parallel
                     )
