@@ -1,6 +1,7 @@
-"""Model selection helpers for private data: a cross-validation splitter
-stable under adding a row."""
+"""Model selection on private data: private hyperparameter search (random
+stopping) and a cross-validation splitter stable under adding a row."""
 
+from ._search import PrivateGridSearchCV, PrivateRandomizedSearchCV
 from ._split import StableKFold
 
-__all__ = ["StableKFold"]
+__all__ = ["PrivateGridSearchCV", "PrivateRandomizedSearchCV", "StableKFold"]
