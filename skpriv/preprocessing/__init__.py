@@ -3,5 +3,13 @@
 from ._masking import Masker
 from ._noise import GaussianNoise, LaplaceNoise
 from ._randomized_response import RandomizedResponse
+from ._scalers import DPMinMaxScaler, DPStandardScaler
 
-__all__ = ["GaussianNoise", "LaplaceNoise", "Masker", "RandomizedResponse"]
+__all__ = [
+    "DPMinMaxScaler",
+    "DPStandardScaler",
+    "GaussianNoise",
+    "LaplaceNoise",
+    "Masker",
+    "RandomizedResponse",
+]
