@@ -1,3 +1,5 @@
-"""decomposition."""
+"""Differentially private matrix decomposition."""
 
-__all__ = []
+from ._pca import DPPCA
+
+__all__ = ["DPPCA"]
