@@ -205,7 +205,17 @@ def make_test_instance(cls):
     Masker(fill_value=0.0, p=0.3, random_state=0, strategy='random')
     """
     factory = _TEST_INSTANCE_FACTORIES.get(cls.__name__)
-    est = factory(cls) if factory is not None else cls()
+    if factory is not None:
+        est = factory(cls)
+    else:
+        try:
+            est = cls()
+        except TypeError as exc:
+            raise TypeError(
+                f"make_test_instance builds classes it does not know with their "
+                f"defaults, and {cls.__name__}() failed ({exc}); pass an instance "
+                f"to parametrize_with_checks instead of the class."
+            ) from None
     if "random_state" in est.get_params(deep=False):
         est.set_params(random_state=0)
     return est

@@ -90,7 +90,10 @@ def _default_data(estimator, rng):
     bounds = _param(estimator, "bounds")
     if isinstance(bounds, tuple) and len(bounds) == 2:
         lo, hi = np.asarray(bounds[0], float), np.asarray(bounds[1], float)
-    X = lo + (hi - lo) * rng.random((40, 2))
+    if _categorical(estimator):
+        X = rng.integers(0, 4, size=(40, 2))
+    else:
+        X = lo + (hi - lo) * rng.random((40, 2))
     y = None
     if _is_classifier(estimator):
         y = np.arange(40) % 2
@@ -101,6 +104,13 @@ def _default_data(estimator, rng):
 
 def _is_classifier(estimator):
     return hasattr(estimator, "fit") and is_classifier(estimator)
+
+
+def _categorical(estimator):
+    """Whether the estimator reads categories (randomized response, encoders)."""
+    return hasattr(estimator, "get_params") and "categories" in estimator.get_params(
+        deep=False
+    )
 
 
 def _param(estimator, name):
@@ -133,7 +143,7 @@ def _extreme_rows(estimator, X, y):
         x_lo, x_hi = first, last
     else:
         X = np.asarray(X)
-        if np.issubdtype(X.dtype, np.number):
+        if np.issubdtype(X.dtype, np.number) and not _categorical(estimator):
             lo, hi = X.min(0).astype(float), X.max(0).astype(float)
             bounds = _param(estimator, "bounds")
             norm = _param(estimator, "data_norm")
@@ -149,7 +159,7 @@ def _extreme_rows(estimator, X, y):
         else:
             x_lo, x_hi = X[:1].copy(), X[:1].copy()
             for j in range(X.shape[1]):
-                values = np.unique(X[:, j].astype(str))
+                values = np.unique(X[:, j])
                 x_lo[0, j], x_hi[0, j] = values[0], values[-1]
     if y is None:
         return x_lo, x_hi, None, None
