@@ -266,15 +266,17 @@ class DPKMeans(PrivacyMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         return dpa.ComposedDpEvent(events)
 
     def _planned_dp_event(self, n_samples):
-        # The split depends on the number of features, which a search does
-        # not pass: use the one of the fit when there was one.
         n_features = getattr(self, "n_features_in_", None)
-        if n_features is None:
-            raise ValueError(
-                "DPKMeans plans its budget from the number of features; fit it "
-                "once before planning a search's cost."
-            )
-        return self._plan_event(self._plan(n_samples, n_features))
+        if n_features is not None:
+            return self._plan_event(self._plan(n_samples, n_features))
+        # The split depends on the number of features, which a search's
+        # unfitted candidates do not know. Whatever it is, the fit is
+        # epsilon-DP, and binary randomized response at epsilon dominates
+        # every epsilon-DP mechanism (Kairouz et al. 2015): an upper bound.
+        keep_other = 2.0 / (1.0 + math.exp(float(self.epsilon)))
+        return dpa.dp_event.RandomizedResponseDpEvent(
+            noise_parameter=keep_other, num_buckets=2
+        )
 
     def _release_kinds(self):
         kinds = dict(declared_releases(type(self)))
