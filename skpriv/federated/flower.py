@@ -20,8 +20,11 @@ engine (Ray) from ``X, y, clients`` as in ``fit``. Needs the ``federated``
 extra: ``pip install "skpriv[federated]"``.
 
 Differences from the in-process simulation: without DP, Flower samples a fixed
-number of clients per round, and Flower's SecAgg+ clips parameters to
-``[-64, 64]`` before quantizing. With client-level DP the strategy samples
+number of clients per round, and Flower's SecAgg+ quantizes in a range chosen
+from the declared bounds ``param_bound`` and ``max_client_rows`` (a client
+whose values fall outside raises instead of being clipped). A round waits at
+most ``round_timeout`` seconds for its clients; a lost client fails the run
+with :class:`FederationFailedError` and no model is released. With client-level DP the strategy samples
 clients itself, each with probability ``client_fraction`` (Poisson sampling,
 as the accounting assumes), clips each client's update on the server, and
 adds skpriv's floating-point-safe Gaussian noise to their sum, divided by the
@@ -52,6 +55,7 @@ from ._adapters import get_adapter
 from ._base import BaseFederated
 
 __all__ = [
+    "FederationFailedError",
     "SkprivClient",
     "fitted_estimator",
     "make_client",
@@ -62,6 +66,54 @@ __all__ = [
     "start_client",
     "start_server",
 ]
+
+
+class FederationFailedError(RuntimeError):
+    """A Flower round could not complete (clients missing or lost).
+
+    Raised by the server's strategy; the run stops and no model is released
+    (:func:`fitted_estimator` refuses the strategy).
+    """
+
+
+def _secagg_ranges(n_clients, param_bound, max_client_rows):
+    """SecAgg+ settings from the declared bounds (see :func:`make_server_app`).
+
+    A client uploads ``params * rows / max_client_rows`` quantized over
+    ``[-param_bound, param_bound]`` into ``quantization`` levels, plus its
+    quantized weight; the sum of ``n_clients`` of them, each at most
+    ``quantization``, must stay below the modulus, so ``quantization`` is
+    the largest power of two with ``(n_clients + 1) * quantization <=
+    modulus`` (Flower's largest modulus, 2**32).
+    """
+    modulus = 2**32
+    levels = 2 ** int(np.floor(np.log2(modulus / (int(n_clients) + 1))))
+    if levels < 2**8:
+        raise ValueError(
+            f"n_clients={n_clients} is too many for Flower's 32-bit SecAgg+ "
+            f"ring: fewer than 256 quantization levels would be left."
+        )
+    return {
+        "clipping_range": float(param_bound),
+        "max_weight": float(max_client_rows),
+        "quantization_range": int(levels),
+        "modulus_range": int(modulus),
+    }
+
+
+def _check_bounds(param_bound, max_client_rows):
+    if not (np.isfinite(param_bound) and param_bound > 0):
+        raise ValueError(
+            f"param_bound must be a positive number (the largest magnitude a "
+            f"model parameter may take); got {param_bound!r}."
+        )
+    if max_client_rows is None or int(max_client_rows) < 1:
+        raise ValueError(
+            "secure_aggregation=True on Flower needs max_client_rows, a public "
+            "bound on the number of rows of any one client (SecAgg+ weighs "
+            "each client by its rows over this bound); pass e.g. "
+            "max_client_rows=10_000 to both make_server_app and make_client_app."
+        )
 
 
 def _check_config(estimator):
@@ -113,6 +165,12 @@ class SkprivClient(NumPyClient):
         All class labels of the federation (public), for classifiers.
     seed : int, default=None
         Seeds local training (shuffling); ``None`` draws fresh entropy.
+    param_bound : float, default=None
+        With SecAgg+, the bound every parameter sent must respect (as given
+        to the server); a larger value raises instead of being clipped.
+    max_client_rows : int, default=None
+        With SecAgg+, the bound on this client's rows (as given to the
+        server).
 
     See Also
     --------
@@ -136,9 +194,21 @@ class SkprivClient(NumPyClient):
     40
     """
 
-    def __init__(self, estimator, X, y, *, classes=None, seed=None):
+    def __init__(
+        self,
+        estimator,
+        X,
+        y,
+        *,
+        classes=None,
+        seed=None,
+        param_bound=None,
+        max_client_rows=None,
+    ):
         _check_config(estimator)
         self.estimator = estimator
+        self.param_bound = param_bound
+        self.max_client_rows = max_client_rows
         self.X = np.asarray(X, dtype=np.float64)
         self.y = np.asarray(y)
         if self.X.ndim != 2 or self.X.shape[0] == 0:
@@ -165,6 +235,13 @@ class SkprivClient(NumPyClient):
                 self.y = np.searchsorted(self.classes, self.y).astype(np.int64)
         self.Xk = self.adapter.prepare_X(self.X)
         self.rng = check_random_state(seed)
+        if max_client_rows is not None and len(self.y) > int(max_client_rows):
+            # The count itself is not quoted: it is the client's own data.
+            raise ValueError(
+                "this client has more rows than max_client_rows, the bound "
+                "SecAgg+ weighs clients by; raise max_client_rows on the server "
+                "and on every client."
+            )
 
     def get_parameters(self, config):
         """The current weights of the client's copy of the inner model.
@@ -215,7 +292,17 @@ class SkprivClient(NumPyClient):
         # With client-level DP the server weighs clients equally (bounded
         # sensitivity), so the client reports weight 1, not its row count.
         n = 1 if self.estimator._dp_on() else len(self.y)
-        return self.adapter.get_weights(local), n, {}
+        weights = self.adapter.get_weights(local)
+        if self.param_bound is not None:
+            # SecAgg+ would clip a larger value silently and return a wrong
+            # average; the value itself is not quoted (it is private).
+            if not all(np.all(np.abs(w) <= self.param_bound) for w in weights):
+                raise ValueError(
+                    "a model parameter exceeds param_bound, the range SecAgg+ "
+                    "quantizes over; raise param_bound on the server and on "
+                    "every client, or scale the data."
+                )
+        return weights, n, {}
 
     def evaluate(self, parameters, config):
         """Score the global model on this client's rows.
@@ -246,7 +333,16 @@ class SkprivClient(NumPyClient):
         return 1.0 - score, len(self.y), {"score": score}
 
 
-def make_client(estimator, X, y, *, classes=None, seed=None):
+def make_client(
+    estimator,
+    X,
+    y,
+    *,
+    classes=None,
+    seed=None,
+    param_bound=None,
+    max_client_rows=None,
+):
     """A Flower ``Client`` for this data holder's rows (see :class:`SkprivClient`).
 
     Use it in a Flower ``client_fn``, or pass it to
@@ -264,6 +360,8 @@ def make_client(estimator, X, y, *, classes=None, seed=None):
         All class labels of the federation (public), for classifiers.
     seed : int, default=None
         Seeds local training (shuffling); ``None`` draws fresh entropy.
+    param_bound, max_client_rows : float and int, default=None
+        The SecAgg+ bounds (see :class:`SkprivClient`).
 
     Returns
     -------
@@ -289,7 +387,15 @@ def make_client(estimator, X, y, *, classes=None, seed=None):
     >>> isinstance(client, Client)
     True
     """
-    return SkprivClient(estimator, X, y, classes=classes, seed=seed).to_client()
+    return SkprivClient(
+        estimator,
+        X,
+        y,
+        classes=classes,
+        seed=seed,
+        param_bound=param_bound,
+        max_client_rows=max_client_rows,
+    ).to_client()
 
 
 def _weighted_score(metrics):
@@ -309,14 +415,31 @@ class _Recorder(Strategy):
     noisy average (FedAvg, FedAdam or FedYogi).
     """
 
-    def __init__(self, strategy, plan=None, rng=None):
+    def __init__(self, strategy, plan=None, rng=None, round_timeout=None):
         super().__init__()
         self.strategy = strategy
         self.plan = plan
         self.rng = rng
+        self.round_timeout = round_timeout
         self.parameters = None
         self.history = []
         self.n_examples = 0
+        self.failed = None
+
+    def _fail(self, message):
+        """Stop the run: a round without all its clients releases nothing."""
+        self.failed = message
+        raise FederationFailedError(message)
+
+    def _wait(self, client_manager, n, server_round):
+        timeout = self.round_timeout
+        wait = 86400 if timeout is None else max(1, int(np.ceil(timeout)))
+        if not client_manager.wait_for(n, timeout=wait):
+            self._fail(
+                f"round {server_round}: fewer than {n} clients connected within "
+                f"round_timeout={timeout} s; the federation stopped and released "
+                f"no model. Check the lost nodes, or raise round_timeout."
+            )
 
     @property
     def _dp(self):
@@ -331,10 +454,11 @@ class _Recorder(Strategy):
 
     def configure_fit(self, server_round, parameters, client_manager):
         if not self._dp:
+            self._wait(client_manager, self.fit_clients, server_round)
             return self.strategy.configure_fit(server_round, parameters, client_manager)
         from flwr.common import FitIns
 
-        client_manager.wait_for(self.wait_clients)
+        self._wait(client_manager, self.wait_clients, server_round)
         clients = [proxy for _, proxy in sorted(client_manager.all().items())]
         keep = self.rng.random(len(clients)) < self.plan.client_fraction
         chosen = [c for c, k in zip(clients, keep) if k]
@@ -347,6 +471,15 @@ class _Recorder(Strategy):
         return [(client, ins) for client in chosen]
 
     def aggregate_fit(self, server_round, results, failures):
+        if failures:
+            # A client that timed out or failed: averaging the others would
+            # change the round's clients behind the user's back (and under
+            # DP the accounting); stop instead, releasing nothing.
+            self._fail(
+                f"round {server_round}: {len(failures)} client(s) failed or did "
+                f"not answer within round_timeout={self.round_timeout} s; the "
+                f"federation stopped and released no model."
+            )
         if self._dp:
             return self._dp_round(server_round, results), {}
         params, metrics = self.strategy.aggregate_fit(server_round, results, failures)
@@ -422,6 +555,7 @@ def make_strategy(
     n_features,
     n_clients,
     classes=None,
+    round_timeout=600.0,
     _secagg_ok=False,
     _public_clients=None,
 ):
@@ -449,6 +583,11 @@ def make_strategy(
         denominator of the DP average.
     classes : array-like, default=None
         All class labels (public), for classifiers.
+    round_timeout : float or None, default=600.0
+        Seconds a round waits for its clients to connect (and, through the
+        server's config, to answer); past it the run raises
+        :class:`FederationFailedError` and releases no model. ``None`` waits
+        a day.
     _secagg_ok : bool, default=False
         Internal: set by :func:`make_server_app`, whose SecAgg+ workflow
         supports ``secure_aggregation=True``; otherwise that setting raises
@@ -511,8 +650,9 @@ def make_strategy(
         # Under DP there is no federated evaluation: exact scores leak.
         fraction_evaluate=0.0 if plan.dp else 1.0,
         min_fit_clients=n_fit,
-        min_evaluate_clients=0 if plan.dp else n_clients,
-        min_available_clients=n_clients,
+        min_evaluate_clients=0 if plan.dp else n_fit,
+        # Waiting for clients is bounded by round_timeout in the recorder.
+        min_available_clients=n_fit,
         initial_parameters=ndarrays_to_parameters(adapter.get_weights(model)),
         evaluate_metrics_aggregation_fn=_weighted_score,
     )
@@ -524,8 +664,9 @@ def make_strategy(
         strategy = cls(
             eta=0.1 if lr is None else lr, beta_1=0.9, beta_2=0.99, tau=1e-3, **kw
         )
-    recorder = _Recorder(strategy, plan=plan, rng=rng)
+    recorder = _Recorder(strategy, plan=plan, rng=rng, round_timeout=round_timeout)
     recorder.wait_clients = int(n_clients)
+    recorder.fit_clients = n_fit
     recorder.config = (estimator, int(n_features), classes, plan)
     return recorder
 
@@ -578,6 +719,10 @@ def fitted_estimator(strategy):
         raise TypeError(
             "strategy must come from skpriv.federated.flower.make_strategy."
         )
+    if strategy.failed is not None:
+        raise FederationFailedError(
+            f"the Flower run failed and released no model: {strategy.failed}"
+        )
     if strategy.parameters is None:
         raise ValueError("the Flower run has not produced parameters yet.")
     estimator, n_features, classes, plan = strategy.config
@@ -603,16 +748,31 @@ def fitted_estimator(strategy):
 
 
 def make_server_app(
-    estimator, *, n_features, n_clients, classes=None, _public_clients=None
+    estimator,
+    *,
+    n_features,
+    n_clients,
+    classes=None,
+    round_timeout=600.0,
+    param_bound=100.0,
+    max_client_rows=None,
+    _public_clients=None,
 ):
     """A Flower ``ServerApp`` for ``estimator`` and the strategy it drives.
 
     With ``secure_aggregation=True`` the fit rounds run Flower's SecAgg+
     workflow (``SecAggPlusWorkflow``: clients upload masked, quantized
-    ``[w, w * params]``), with each client sharing its keys among
-    ``min(n_clients - 1, 2 ceil(log2 n_clients) + 2)`` neighbours and a strict
-    majority of them needed to reconstruct; parameters are clipped to
-    ``[-64, 64]`` and quantized to 2**22 levels (resolution ~3e-5) there.
+    ``[w, w * params]`` with ``w = rows / max_client_rows``), with each
+    client sharing its keys among ``min(n_clients - 1, 2 ceil(log2
+    n_clients) + 2)`` neighbours and a strict majority of them needed to
+    reconstruct. The quantization range is ``[-param_bound, param_bound]``
+    and the number of levels the largest power of two ``Q`` with
+    ``(n_clients + 1) * Q <= 2**32`` (Flower's 32-bit ring), so the sum never
+    wraps; each parameter of the average is then exact up to about
+    ``2 * param_bound * n_clients / Q`` over the clients' mean
+    ``rows / max_client_rows``. A client whose parameter exceeds
+    ``param_bound``, or whose rows exceed ``max_client_rows``, raises (the
+    run fails) instead of being clipped.
 
     Parameters
     ----------
@@ -626,6 +786,14 @@ def make_server_app(
         ``secure_aggregation=True``).
     classes : array-like, default=None
         All class labels (public), for classifiers.
+    round_timeout : float or None, default=600.0
+        Seconds a round waits for its clients (see :func:`make_strategy`).
+    param_bound : float, default=100.0
+        With SecAgg+, the largest magnitude a model parameter may take
+        (public; give the clients the same).
+    max_client_rows : int, default=None
+        With SecAgg+, a public bound on any client's number of rows
+        (required then; give the clients the same).
 
     Returns
     -------
@@ -649,7 +817,8 @@ def make_server_app(
     >>> fed = FederatedClassifier(SGDClassifier(), n_rounds=3,
     ...                           secure_aggregation=True, random_state=0)
     >>> server_app, strategy = make_server_app(fed, n_features=4, n_clients=5,
-    ...                                        classes=[0, 1])
+    ...                                        classes=[0, 1],
+    ...                                        max_client_rows=1000)
     >>> type(server_app).__name__
     'ServerApp'
     """
@@ -662,10 +831,13 @@ def make_server_app(
         n_features=n_features,
         n_clients=n_clients,
         classes=classes,
+        round_timeout=round_timeout,
         _secagg_ok=True,
         _public_clients=_public_clients,
     )
-    config = ServerConfig(num_rounds=int(estimator.n_rounds))
+    config = ServerConfig(
+        num_rounds=int(estimator.n_rounds), round_timeout=round_timeout
+    )
     if not estimator.secure_aggregation:
 
         def server_fn(context):
@@ -678,6 +850,8 @@ def make_server_app(
         )
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 
+    _check_bounds(param_bound, max_client_rows)
+    ranges = _secagg_ranges(n_clients, param_bound, max_client_rows)
     k = int(min(n_clients - 1, 2 * math.ceil(math.log2(n_clients)) + 2))
     app = ServerApp()
 
@@ -688,8 +862,8 @@ def make_server_app(
             fit_workflow=SecAggPlusWorkflow(
                 num_shares=k + 1,
                 reconstruction_threshold=k // 2 + 1,
-                clipping_range=64.0,
-                max_weight=float(2**20),
+                timeout=round_timeout,
+                **ranges,
             )
         )
         workflow(grid, legacy)
@@ -697,7 +871,9 @@ def make_server_app(
     return app, strategy
 
 
-def make_client_app(estimator, load_data, *, classes=None):
+def make_client_app(
+    estimator, load_data, *, classes=None, param_bound=100.0, max_client_rows=None
+):
     """A Flower ``ClientApp`` whose clients train on ``load_data(context)``.
 
     ``load_data(context) -> (X, y)`` (or ``(X, y, seed)``) returns the rows
@@ -714,6 +890,9 @@ def make_client_app(estimator, load_data, *, classes=None):
         ``Context``. It is called each time Flower makes a client.
     classes : array-like, default=None
         All class labels of the federation (public), for classifiers.
+    param_bound, max_client_rows : float and int
+        With ``secure_aggregation=True``, the SecAgg+ bounds given to
+        :func:`make_server_app` (``max_client_rows`` required then).
 
     Returns
     -------
@@ -744,18 +923,29 @@ def make_client_app(estimator, load_data, *, classes=None):
     from flwr.client.mod import secaggplus_mod
 
     _check_config(estimator)
+    bounds = {}
+    if estimator.secure_aggregation:
+        _check_bounds(param_bound, max_client_rows)
+        bounds = dict(param_bound=param_bound, max_client_rows=max_client_rows)
 
     def client_fn(context):
         X, y, *rest = load_data(context)
         seed = rest[0] if rest else None
-        return make_client(estimator, X, y, classes=classes, seed=seed)
+        return make_client(estimator, X, y, classes=classes, seed=seed, **bounds)
 
     mods = [secaggplus_mod] if estimator.secure_aggregation else []
     return ClientApp(client_fn=client_fn, mods=mods)
 
 
 def start_server(
-    estimator, *, n_features, n_clients, classes=None, server_address="0.0.0.0:8080"
+    estimator,
+    *,
+    n_features,
+    n_clients,
+    classes=None,
+    server_address="127.0.0.1:8080",
+    certificates=None,
+    round_timeout=600.0,
 ):
     """Run a Flower server for ``estimator`` and return the fitted estimator.
 
@@ -774,8 +964,17 @@ def start_server(
         Number of clients the server waits for.
     classes : array-like, default=None
         All class labels (public), for classifiers.
-    server_address : str, default="0.0.0.0:8080"
-        Address the server listens on.
+    server_address : str, default="127.0.0.1:8080"
+        Address the server listens on: this machine only by default. To
+        serve other machines, listen on their network (e.g.
+        ``"0.0.0.0:8080"``) and pass ``certificates``.
+    certificates : tuple of bytes, default=None
+        ``(ca_cert, server_cert, server_key)`` PEM bytes: the server then
+        speaks TLS (clients pass ``root_certificates=ca_cert`` to
+        :func:`start_client`). ``None``: no TLS, fit for localhost only.
+    round_timeout : float or None, default=600.0
+        Seconds a round waits for its clients; a lost client then fails the
+        run with :class:`FederationFailedError`, releasing no model.
 
     Returns
     -------
@@ -800,17 +999,40 @@ def start_server(
     from flwr.server import start_server as _start_server
 
     strategy = make_strategy(
-        estimator, n_features=n_features, n_clients=n_clients, classes=classes
+        estimator,
+        n_features=n_features,
+        n_clients=n_clients,
+        classes=classes,
+        round_timeout=round_timeout,
     )
+    if certificates is not None and (
+        len(certificates) != 3 or not all(isinstance(c, bytes) for c in certificates)
+    ):
+        raise TypeError(
+            "certificates must be a tuple of three bytes objects: (ca_cert, "
+            "server_cert, server_key), PEM encoded."
+        )
     _start_server(
         server_address=server_address,
-        config=ServerConfig(num_rounds=int(estimator.n_rounds)),
+        config=ServerConfig(
+            num_rounds=int(estimator.n_rounds), round_timeout=round_timeout
+        ),
         strategy=strategy,
+        certificates=certificates,
     )
     return fitted_estimator(strategy)
 
 
-def start_client(estimator, X, y, *, classes=None, server_address, seed=None):
+def start_client(
+    estimator,
+    X,
+    y,
+    *,
+    classes=None,
+    server_address,
+    seed=None,
+    root_certificates=None,
+):
     """Connect this data holder's rows to a Flower server (blocks until done).
 
     Makes a client with :func:`make_client` and runs it with
@@ -831,6 +1053,10 @@ def start_client(estimator, X, y, *, classes=None, server_address, seed=None):
         Address of the Flower server, e.g. ``"127.0.0.1:8080"``.
     seed : int, default=None
         Seeds local training (shuffling); ``None`` draws fresh entropy.
+    root_certificates : bytes, default=None
+        PEM bytes of the CA that signed the server's certificate (the
+        ``ca_cert`` given to :func:`start_server`): the connection then uses
+        TLS. ``None``: no TLS.
 
     See Also
     --------
@@ -853,10 +1079,14 @@ def start_client(estimator, X, y, *, classes=None, server_address, seed=None):
     _start_client(
         server_address=server_address,
         client=make_client(estimator, X, y, classes=classes, seed=seed),
+        root_certificates=root_certificates,
+        insecure=root_certificates is None,
     )
 
 
-def run_simulation(estimator, X, y, clients=None, *, backend_config=None):
+def run_simulation(
+    estimator, X, y, clients=None, *, backend_config=None, param_bound=100.0
+):
     """Fit ``estimator`` with Flower's simulation engine instead of in-process.
 
     Partitions ``X, y`` exactly like ``estimator.fit(X, y, clients=clients)``
@@ -878,6 +1108,9 @@ def run_simulation(estimator, X, y, clients=None, *, backend_config=None):
     backend_config : dict, default=None
         Flower's backend configuration, e.g.
         ``{"client_resources": {"num_cpus": 1}}``.
+    param_bound : float, default=100.0
+        With ``secure_aggregation=True``, the largest magnitude a parameter
+        may take (SecAgg+'s quantization range; see :func:`make_server_app`).
 
     Returns
     -------
@@ -919,12 +1152,18 @@ def run_simulation(estimator, X, y, clients=None, *, backend_config=None):
     # Under DP the denominator counts the public n_clients, never the true
     # number of clients given (required then, as in fit).
     estimator._check_config(clients_given=clients is not None)
+    # The simulation knows every client's rows: the SecAgg+ bounds are the
+    # real ones (the largest client, the largest parameter a client may
+    # reach is not known before training: param_bound keeps its default
+    # and a client beyond it fails the run rather than being clipped).
+    bounds = dict(param_bound=param_bound, max_client_rows=max(len(p) for p in parts))
     server_app, strategy = make_server_app(
         estimator,
         n_features=X.shape[1],
         n_clients=len(parts),
         classes=classes,
         _public_clients=estimator._n_clients(),
+        **bounds,
     )
     seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=len(parts))]
     data = [(X[p], y[p], seed) for p, seed in zip(parts, seeds)]
@@ -932,7 +1171,7 @@ def run_simulation(estimator, X, y, clients=None, *, backend_config=None):
     def load_data(context):
         return data[int(context.node_config["partition-id"])]
 
-    client_app = make_client_app(estimator, load_data, classes=classes)
+    client_app = make_client_app(estimator, load_data, classes=classes, **bounds)
     import builtins
 
     # Ray's tqdm support replaces builtins.print in the driver process; put
