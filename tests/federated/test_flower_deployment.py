@@ -32,12 +32,16 @@ def _secaggplus_average(params, rows, s):
     secaggplus_mod's client-side encoding and the workflow's decoding."""
     Q, M, C = s["quantization_range"], s["modulus_range"], s["clipping_range"]
     total, total_ratio = np.zeros(params.shape[1], dtype=np.int64), 0
-    np.random.seed(0)  # Flower's stochastic rounding uses the global state
+    # Flower's stochastic rounding draws from numpy's global state: seeded
+    # for a fixed result, and put back afterwards.
+    saved = np.random.get_state()  # noqa: NPY002
+    np.random.seed(0)  # noqa: NPY002
     for p, n in zip(params, rows):
         q_ratio = round(n / s["max_weight"] * Q)
         q = quantize([p * (q_ratio / Q)], C, Q)[0].astype(np.int64)
         total = (total + q) % M
         total_ratio = (total_ratio + q_ratio) % M
+    np.random.set_state(saved)  # noqa: NPY002
     avg = dequantize([total], C, Q)[0] - (len(rows) - 1) * C
     return avg * Q / total_ratio
 
