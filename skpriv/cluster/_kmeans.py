@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from ..base import DP, PUBLIC, PrivacyMixin, declared_releases, privacy_constraints
 from ..mechanisms import DiscreteLaplace, Laplace
@@ -350,11 +351,14 @@ class DPKMeans(PrivacyMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         idx = np.array(np.unravel_index(keep, (m,) * n_features)).T
         points = (idx + 0.5) / m - 0.5
         weights = noisy[keep].astype(np.float64)
-        km = KMeans(
-            n_clusters=self.n_clusters,
-            n_init=3,
-            random_state=int(rng.integers(2**31 - 1)),
-        ).fit(points, sample_weight=weights)
+        # A few hundred weighted points: one thread is fastest (and does not
+        # oversubscribe a machine running several fits).
+        with threadpool_limits(limits=1):
+            km = KMeans(
+                n_clusters=self.n_clusters,
+                n_init=3,
+                random_state=int(rng.integers(2**31 - 1)),
+            ).fit(points, sample_weight=weights)
         sizes = np.bincount(km.labels_, weights=weights, minlength=self.n_clusters)
         return km.cluster_centers_.copy(), sizes
 

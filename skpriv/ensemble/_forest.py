@@ -32,28 +32,25 @@ def _random_trees(lower, upper, n_trees, depth, rng):
     box (the bounds cut by its ancestors' splits), so the trees depend on the
     public bounds and the randomness only, never on the data.
     """
-    n_features = lower.size
     n_inner = 2**depth - 1
-    features = np.empty((n_trees, n_inner), dtype=np.intp)
+    features = rng.integers(lower.size, size=(n_trees, n_inner))
     thresholds = np.empty((n_trees, n_inner))
-    box_lo = np.broadcast_to(lower, (n_trees, 1, n_features)).copy()
-    box_hi = np.broadcast_to(upper, (n_trees, 1, n_features)).copy()
-    trees = np.arange(n_trees)[:, None]
+    uniform = rng.random((n_trees, n_inner))
     for level in range(depth):
-        first, width = 2**level - 1, 2**level
-        feat = rng.integers(n_features, size=(n_trees, width))
-        nodes = np.arange(width)[None, :]
-        lo = box_lo[trees, nodes, feat]
-        hi = box_hi[trees, nodes, feat]
-        thr = lo + rng.random((n_trees, width)) * (hi - lo)
-        features[:, first : first + width] = feat
-        thresholds[:, first : first + width] = thr
-        # Children boxes: left keeps [lo, thr], right [thr, hi] on feat.
-        left_hi, right_lo = box_hi.copy(), box_lo.copy()
-        left_hi[trees, nodes, feat] = thr
-        right_lo[trees, nodes, feat] = thr
-        box_lo = np.stack([box_lo, right_lo], axis=2).reshape(n_trees, -1, n_features)
-        box_hi = np.stack([left_hi, box_hi], axis=2).reshape(n_trees, -1, n_features)
+        nodes = np.arange(2**level - 1, 2 ** (level + 1) - 1)
+        feat = features[:, nodes]
+        lo, hi = lower[feat], upper[feat]
+        # The node's box on its feature: cut by every ancestor split on it.
+        child = np.broadcast_to(nodes, feat.shape)
+        for _ in range(level):
+            parent = (child - 1) // 2
+            same = np.take_along_axis(features, parent, axis=1) == feat
+            cut = np.take_along_axis(thresholds, parent, axis=1)
+            right = child == 2 * parent + 2
+            lo = np.where(same & right, np.maximum(lo, cut), lo)
+            hi = np.where(same & ~right, np.minimum(hi, cut), hi)
+            child = parent
+        thresholds[:, nodes] = lo + uniform[:, nodes] * (hi - lo)
     return features, thresholds
 
 
