@@ -44,16 +44,24 @@ def split(X, y, seed):
     return normalize(scaler.transform(Xtr)), normalize(scaler.transform(Xte)), ytr, yte
 
 
-def models(epsilon, seed, n_train):
+def models(epsilon, seed, n_train, classes):
     from diffprivlib.models import LogisticRegression as DiffprivlibLR
 
     return {
         "skpriv": DPLogisticRegression(
-            epsilon=epsilon, delta=DELTA, data_norm=1.0, random_state=seed
+            epsilon=epsilon,
+            delta=DELTA,
+            data_norm=1.0,
+            classes=classes,
+            random_state=seed,
         ),
         # Pure DP, default solver (Laplace sufficient statistics).
         "skpriv pure": DPLogisticRegression(
-            epsilon=epsilon, delta=0.0, data_norm=1.0, random_state=seed
+            epsilon=epsilon,
+            delta=0.0,
+            data_norm=1.0,
+            classes=classes,
+            random_state=seed,
         ),
         # Pure DP, output perturbation; its noise does not shrink with n, so
         # the regularisation is scaled with the (public) training size.
@@ -63,6 +71,7 @@ def models(epsilon, seed, n_train):
             delta=0.0,
             data_norm=1.0,
             C=n_train**-0.5,
+            classes=classes,
             random_state=seed,
         ),
         "diffprivlib": DiffprivlibLR(epsilon=epsilon, data_norm=1.0, random_state=seed),
@@ -79,7 +88,7 @@ def accuracy_table(name, seeds):
     for eps in EPSILONS:
         acc = {}
         for s, (a, b, c, d) in enumerate(splits):
-            for label, model in models(eps, s, len(c)).items():
+            for label, model in models(eps, s, len(c), np.unique(y)).items():
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     acc.setdefault(label, []).append(model.fit(a, c).score(b, d))
@@ -94,12 +103,19 @@ def fit_times(seed=0, repeats=7):
 
     makers = {
         "scikit-learn": lambda: LogisticRegression(),
-        "skpriv": lambda: DPLogisticRegression(epsilon=1.0, data_norm=1.0),
+        "skpriv": lambda: DPLogisticRegression(
+            epsilon=1.0, data_norm=1.0, classes=[0, 1]
+        ),
         "skpriv pure": lambda: DPLogisticRegression(
-            epsilon=1.0, delta=0.0, data_norm=1.0
+            epsilon=1.0, delta=0.0, data_norm=1.0, classes=[0, 1]
         ),
         "skpriv output": lambda: DPLogisticRegression(
-            epsilon=1.0, delta=0.0, data_norm=1.0, solver="output", C=len(c) ** -0.5
+            epsilon=1.0,
+            delta=0.0,
+            data_norm=1.0,
+            solver="output",
+            C=len(c) ** -0.5,
+            classes=[0, 1],
         ),
         "diffprivlib": lambda: DiffprivlibLR(epsilon=1.0, data_norm=1.0),
     }

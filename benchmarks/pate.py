@@ -106,7 +106,7 @@ def pate_rows(Xp, yp, Xq, yq, Xt, yt, cfg, epsilons, models):
             n_queries = int(round(plan["queries_per_epsilon"] * eps))
             gn = PATEClassifier(
                 n_teachers=n_teachers, max_queries=n_queries, epsilon=eps, delta=DELTA
-            )._noise_plan(n_queries)["sigma"]
+            )._plan(n_queries)["sigma"]
             aggregators = {"gnmax": dict(max_queries=n_queries)}
             if plan["threshold"] is not None:
                 aggregators["lnmax"] = dict(max_queries=n_queries)
@@ -126,6 +126,10 @@ def pate_rows(Xp, yp, Xq, yq, Xt, yt, cfg, epsilons, models):
                     aggregator=agg,
                     epsilon=eps,
                     delta=DELTA,
+                    classes=np.unique(yq),
+                    # The benchmark reads the teachers and the data-dependent
+                    # epsilon (not covered by the guarantee: diagnostics only).
+                    keep_teachers=True,
                     random_state=0,
                     **kw,
                 )
@@ -192,7 +196,11 @@ def baseline_rows(Xp, yp, Xt, yt, Xq, epsilons, cfg, models):
     for eps in epsilons:
         start = time.perf_counter()
         dplr = DPLogisticRegression(
-            epsilon=eps, delta=DELTA, data_norm=data_norm, random_state=0
+            epsilon=eps,
+            delta=DELTA,
+            data_norm=data_norm,
+            classes=np.unique(yt),
+            random_state=0,
         ).fit(Xp, yp)
         rows.append(
             (

@@ -113,7 +113,7 @@ fig, ax = plt.subplots(figsize=(7, 4.5))
 common = dict(epsilons=EPSILONS, cv=3, n_repeats=N_REPEATS, random_state=0, ax=ax)
 
 gd = PrivacyUtilityDisplay.from_estimator(
-    private_pipeline(DPLogisticRegression(data_norm=1.0, delta=1e-5)),
+    private_pipeline(DPLogisticRegression(data_norm=1.0, delta=1e-5, classes=[0, 1])),
     X,
     y,
     param_name="dplogisticregression__epsilon",
@@ -122,7 +122,7 @@ gd = PrivacyUtilityDisplay.from_estimator(
     **common,
 )
 pure = PrivacyUtilityDisplay.from_estimator(
-    private_pipeline(DPLogisticRegression(data_norm=1.0, delta=0.0)),
+    private_pipeline(DPLogisticRegression(data_norm=1.0, delta=0.0, classes=[0, 1])),
     X,
     y,
     param_name="dplogisticregression__epsilon",
