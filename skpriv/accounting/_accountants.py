@@ -231,6 +231,13 @@ def epsilon_of(event, delta: float, accountant: str = "pld") -> float:
     Returns
     -------
     epsilon : float
+        The smallest epsilon the accountant certifies at ``delta`` (``inf``
+        for a non-private event, ``0.0`` for no release).
+
+    See Also
+    --------
+    privacy_spent : Composes a fitted object's events through this function.
+    make_accountant : The accountants it uses.
 
     Examples
     --------

@@ -70,7 +70,22 @@ class DeclaredPublic(MetaEstimatorMixin, BaseEstimator):
             )
 
     def fit(self, X, y=None, **fit_params):
-        """Fit the wrapped step."""
+        """Fit the wrapped step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,), default=None
+            Targets, where the step uses them.
+        **fit_params : dict
+            Passed to the step's ``fit``.
+
+        Returns
+        -------
+        self : DeclaredPublic
+            The fitted wrapper.
+        """
         self._check_reason()
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         self.reason_ = self.reason

@@ -118,7 +118,14 @@ class PrivacySpent(_EpsilonDelta):
         }
 
     def summary(self) -> str:
-        """A short text: the epsilon, then what it covers and what not."""
+        """A short text: the epsilon, then what it covers and what not.
+
+        Returns
+        -------
+        text : str
+            One line with epsilon and delta, then one line per uncovered
+            release (or a line saying everything is covered).
+        """
         lines = [f"epsilon={self.epsilon:.4g}, delta={self.delta:.3g}"]
         if self.covered:
             lines.append("covers everything the object releases")

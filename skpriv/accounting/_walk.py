@@ -36,7 +36,11 @@ POST = "post"  # a leaf after a local-DP release: post-processing
 class UncoveredRelease(NamedTuple):
     """Something a fitted object releases that its epsilon does not cover.
 
-    Attributes
+    :func:`~skpriv.accounting.privacy_spent` lists these in
+    ``PrivacySpent.uncovered``: a fitted attribute, score or output computed
+    from the private rows without the noise the epsilon accounts for.
+
+    Parameters
     ----------
     part : str
         Dotted path of the part (step names), e.g. ``"columntransformer.age"``.
@@ -45,6 +49,18 @@ class UncoveredRelease(NamedTuple):
         ``"fits"`` for the fits a search or meta-estimator made.
     reason : str
         Why it is not covered.
+
+    See Also
+    --------
+    privacy_spent : Lists the uncovered releases of a fitted object.
+
+    Examples
+    --------
+    >>> from skpriv.accounting import UncoveredRelease
+    >>> str(UncoveredRelease("standardscaler", "*", "learned without DP"))
+    'standardscaler (learned without DP)'
+    >>> str(UncoveredRelease("GridSearchCV", "best_score_", "exact score"))
+    'GridSearchCV.best_score_ (exact score)'
     """
 
     part: str

@@ -84,7 +84,22 @@ class StableKFold(BaseCrossValidator):
             )
 
     def get_n_splits(self, X=None, y=None, groups=None):
-        """Number of splits (``n_splits``)."""
+        """Number of splits (``n_splits``).
+
+        Parameters
+        ----------
+        X : object, default=None
+            Ignored; for scikit-learn's splitter API.
+        y : object, default=None
+            Ignored; for scikit-learn's splitter API.
+        groups : object, default=None
+            Ignored; for scikit-learn's splitter API.
+
+        Returns
+        -------
+        n_splits : int
+            The number of folds.
+        """
         self._check_n_splits()
         return int(self.n_splits)
 
