@@ -7,14 +7,15 @@ from typing import NamedTuple
 import dp_accounting as dpa
 import numpy as np
 import torch
-from dp_accounting.pld.privacy_loss_distribution import (
-    from_gaussian_mechanism,
-)
 from skorch.dataset import Dataset
 from torch.utils._pytree import tree_map
 from torch.utils.data import Subset, default_collate
 
 from ..accounting import dpsgd_noise_multiplier, epsilon_of, make_accountant
+from ..accounting._calibration import (
+    _sampled_gaussian_epsilon,
+    subsampled_gaussian_pld,
+)
 from ..mechanisms import grid_granularity
 from ..mechanisms._torch import TorchGaussian
 
@@ -110,18 +111,14 @@ def dp_event_of(segments):
     return events[0] if len(events) == 1 else dpa.ComposedDpEvent(events)
 
 
-@lru_cache(maxsize=64)
 def _step_pld(sample_rate, sigma):
     """PLD of one Poisson-subsampled Gaussian step, as the PLD accountant builds it.
 
-    Building it is the slow part of PLD accounting; caching it makes the
-    per-epoch epsilon cheap (only ``self_compose`` remains).
+    Building it is the slow part of PLD accounting; it is cached (shared
+    with the calibration, which already built it for the calibrated noise),
+    so the per-epoch epsilon only pays for ``self_compose``.
     """
-    return from_gaussian_mechanism(
-        standard_deviation=sigma,
-        value_discretization_interval=PLD_INTERVAL,
-        sampling_prob=sample_rate,
-    )
+    return subsampled_gaussian_pld(sample_rate, sigma, PLD_INTERVAL)
 
 
 @lru_cache(maxsize=1024)
@@ -143,6 +140,9 @@ def segments_epsilon(segments, delta, accountant):
         and live
         and all(0 < q < 1 and sigma > 0 for q, sigma, _ in live)
     ):
+        if len(live) == 1:  # what the calibration computed (cached there)
+            q, sigma, steps = live[0]
+            return _sampled_gaussian_epsilon(q, sigma, int(steps), delta, PLD_INTERVAL)
         pld = None
         for q, sigma, steps in live:
             part = _step_pld(q, sigma).self_compose(int(steps))
