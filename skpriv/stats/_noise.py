@@ -11,6 +11,7 @@ Gaussian noise on the vector normalised by the sensitivities (L2), which
 grows like ``sqrt(d)`` instead of ``d``.
 """
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -41,6 +42,7 @@ class Release(NamedTuple):
     event: dp_accounting.DpEvent
 
 
+@functools.lru_cache(maxsize=256)
 def gaussian_mu(epsilon: float, delta: float) -> float:
     """Gaussian-DP parameter ``mu`` of the Gaussian mechanism at (epsilon, delta)."""
     return 1.0 / gaussian_sigma(epsilon, delta, 1.0)
