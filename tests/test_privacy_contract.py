@@ -292,3 +292,17 @@ def test_fitted_attributes_lists_trailing_underscore_names_only():
         "mean_",
         "n_features_in_",
     ]
+
+
+def test_epsilon_of_huge_pure_epsilon_is_instant_and_bounded():
+    # privacy_spent of a model calibrated at epsilon=1e6 built a PLD table of
+    # 2e10 points (30 GB) for its Laplace part.
+    import time
+
+    import dp_accounting as dpa
+
+    event = dpa.ComposedDpEvent([dpa.LaplaceDpEvent(1e-6), dpa.GaussianDpEvent(1.0)])
+    start = time.perf_counter()
+    eps = epsilon_of(event, 1e-5)
+    assert time.perf_counter() - start < 5.0
+    assert 1e6 <= eps <= 1e6 + 10
