@@ -18,8 +18,9 @@ from ..utils._validation import clip_to_bounds, resolve_bounds
 
 __all__ = ["DPRandomForestClassifier"]
 
-#: max_depth=None: log2(rows per tree) + AUTO_DEPTH_FEATURES * log2(d), at
-#: most MAX_AUTO_DEPTH (benchmarks/models.py; deeper trees on more features).
+#: max_depth=None: log2(rows per tree) + AUTO_DEPTH_FEATURES * log2(d) - 1,
+#: at most MAX_AUTO_DEPTH (benchmarks/models.py; deeper trees on more
+#: features, whose random thresholds more often cut where no data lies).
 AUTO_DEPTH_FEATURES = 1.5
 MAX_AUTO_DEPTH = 16
 
@@ -95,7 +96,7 @@ class DPRandomForestClassifier(PrivacyMixin, ClassifierMixin, BaseEstimator):
     max_depth : int or None, default=None
         Depth of every tree (complete trees: ``2**max_depth`` leaves each;
         memory grows as ``n_estimators * 2**max_depth * n_classes``).
-        ``None`` takes ``log2(n / n_estimators) + 1.5 log2(n_features)``
+        ``None`` takes ``log2(n / n_estimators) + 1.5 log2(n_features) - 1``
         rounded, between 1 and 16, from public quantities: random thresholds
         cut many boxes where no data lies, the more so the more features, so
         deep trees pay off even with few rows per tree.
@@ -249,7 +250,9 @@ class DPRandomForestClassifier(PrivacyMixin, ClassifierMixin, BaseEstimator):
         if self.max_depth is not None:
             return int(self.max_depth)
         rows_per_tree = max(n_samples / self.n_estimators, 1.0)
-        depth = math.log2(rows_per_tree) + AUTO_DEPTH_FEATURES * math.log2(n_features)
+        depth = (
+            math.log2(rows_per_tree) + AUTO_DEPTH_FEATURES * math.log2(n_features) - 1
+        )
         return int(min(max(round(depth), 1), MAX_AUTO_DEPTH))
 
     def _fitted_kinds(self, classes_inferred):

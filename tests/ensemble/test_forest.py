@@ -36,8 +36,8 @@ def test_golden_noise_event_and_depth(monkeypatch):
     # Disjoint trees: every leaf count gets the whole epsilon.
     assert mech.scale == pytest.approx(1 / 0.7)
     assert counts.sum() == X_BC.shape[0]  # each row counted once
-    # log2(569 / 10) + 1.5 log2(30) = 13.19 -> 13.
-    assert clf.leaf_counts_.shape == (10, 2**13, 2)
+    # log2(569 / 10) + 1.5 log2(30) - 1 = 12.19 -> 12.
+    assert clf.leaf_counts_.shape == (10, 2**12, 2)
     spent = privacy_spent(clf)
     assert spent.epsilon == pytest.approx(0.7) and not spent.uncovered
 
