@@ -24,9 +24,11 @@ _BOUNDS_DOC = """bounds : tuple of (lower, upper), "private" or None, default=No
         Public bounds of every feature: scalars or arrays of length
         ``n_features``; values are clipped to them while fitting, and the
         noise is calibrated to their widths. ``"private"`` spends 20% of
-        ``epsilon`` on private bounds (the 1st and 99th percentiles of each
-        feature, by the exponential mechanism on a public log-spaced grid;
-        ``epsilon_split_`` says how the budget was split). ``None`` takes
+        ``epsilon`` on private bounds (low and high quantiles of each feature
+        by the exponential mechanism on a public log-spaced grid: the 1st and
+        99th percentiles when rows and budget allow, up to the quartiles for
+        few rows or a small budget; ``epsilon_split_`` says how the budget was
+        split). ``None`` takes
         them from the training data and raises
         :class:`~skpriv.exceptions.PrivacyLeakWarning`: the fitted state is
         then not covered by the guarantee."""

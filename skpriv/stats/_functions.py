@@ -214,8 +214,10 @@ _MOMENT_DOC = """
     bounds : tuple of (lower, upper), "private" or None, default=None
         Public bounds of the values: scalars or arrays of length
         ``n_features`` (with ``axis=0``). Values are clipped to them.
-        ``"private"`` spends 20% of ``epsilon`` on private bounds (the 1st and
-        99th percentiles on a public log-spaced grid, see :func:`quantile`);
+        ``"private"`` spends 20% of ``epsilon`` on private bounds (low and high
+        quantiles on a public log-spaced grid, see :func:`quantile`: the 1st
+        and 99th percentiles when rows and budget allow, nearer the middle,
+        up to the quartiles, for few rows or a small budget);
         ``None`` takes them from the data and warns
         (:class:`~skpriv.exceptions.PrivacyLeakWarning`).
     axis : {None, 0}, default=None

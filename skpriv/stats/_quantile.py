@@ -100,15 +100,39 @@ def grid_quantiles(sorted_values, qs, candidates, epsilon, per_row, rng):
     return candidates[np.argmax(scores, axis=1)]
 
 
-#: Quantiles whose private estimates serve as bounds for ``bounds="private"``.
-PRIVATE_BOUNDS_QUANTILES = (0.01, 0.99)
+#: Smallest and largest tail mass of the quantiles ``bounds="private"``
+#: estimates as bounds (``q`` and ``1 - q``).
+PRIVATE_BOUNDS_TAIL = (0.01, 0.25)
+
+
+def bounds_tail(
+    n_values: int, per_row: int, epsilon_each: float, n_candidates: int
+) -> float:
+    """Tail mass ``q`` of the private bounds: the smallest the mechanism can locate.
+
+    A candidate outside the data loses ``q N`` in utility against the true
+    quantile, and there are up to ``n_candidates`` such candidates: the
+    exponential mechanism prefers the truth only when ``epsilon q N / (2 m)``
+    exceeds ``log(n_candidates)`` by a margin. So ``q = 2 m (log K + 4) /
+    (epsilon N)``, kept within :data:`PRIVATE_BOUNDS_TAIL`; it depends only on
+    public values (the number of values, the budget, the grid).
+    """
+    lo, hi = PRIVATE_BOUNDS_TAIL
+    need = (
+        2.0
+        * per_row
+        * (math.log(n_candidates) + 4.0)
+        / (epsilon_each * max(n_values, 1))
+    )
+    return float(min(hi, max(lo, need)))
 
 
 def private_bounds(columns, epsilon, per_row, rng):
     """Private ``(lower, upper)`` of each column on the public log grid.
 
-    Two exponential-mechanism draws per column (the quantiles
-    :data:`PRIVATE_BOUNDS_QUANTILES`), ``epsilon`` split equally over all of
+    Two exponential-mechanism draws per column (the quantiles ``q`` and ``1 -
+    q`` of :func:`bounds_tail`: 1% when the data and budget allow, up to 25%
+    for few rows or a small budget), ``epsilon`` split equally over all of
     them. An empty interval (both draws on one grid point) is widened to the
     next grid point above: post-processing.
 
@@ -133,7 +157,8 @@ def private_bounds(columns, epsilon, per_row, rng):
     lower = np.empty(d)
     upper = np.empty(d)
     for j, col in enumerate(columns):
-        lo, hi = grid_quantiles(col, PRIVATE_BOUNDS_QUANTILES, grid, each, per_row, rng)
+        q = bounds_tail(col.size, per_row, each, grid.size)
+        lo, hi = grid_quantiles(col, (q, 1.0 - q), grid, each, per_row, rng)
         if hi <= lo:
             hi = grid[min(np.searchsorted(grid, lo, side="right"), grid.size - 1)]
             if hi <= lo:  # lo is the top of the grid
