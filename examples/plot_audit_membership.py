@@ -43,7 +43,10 @@ X_in, y_in, X_out, y_out = X[:200], y[:200], X[200:], y[200:]
 models = {
     "LogisticRegression (C=1e4)": LogisticRegression(C=1e4, max_iter=5000),
     "DPLogisticRegression (epsilon=1)": make_pipeline(
-        Normalizer(), DPLogisticRegression(epsilon=1.0, data_norm=1.0, random_state=0)
+        Normalizer(),
+        DPLogisticRegression(
+            epsilon=1.0, data_norm=1.0, classes=[0, 1], random_state=0
+        ),
     ),
 }
 results = {}
@@ -73,7 +76,7 @@ y_canaries = rng.integers(0, 2, n_canaries)
 canary_models = {
     "LogisticRegression (C=100)": LogisticRegression(C=100.0, max_iter=5000),
     "DPLogisticRegression (epsilon=1)": DPLogisticRegression(
-        epsilon=1.0, data_norm=1.0, random_state=0
+        epsilon=1.0, data_norm=1.0, classes=[0, 1], random_state=0
     ),
 }
 bounds = {}
