@@ -794,6 +794,9 @@ def make_server_app(
     max_client_rows : int, default=None
         With SecAgg+, a public bound on any client's number of rows
         (required then; give the clients the same).
+    _public_clients : int, default=None
+        Internal: the public client count of the DP denominator when it is
+        not ``n_clients`` (:func:`run_simulation` with given ``clients``).
 
     Returns
     -------
@@ -1173,20 +1176,38 @@ def run_simulation(
 
     client_app = make_client_app(estimator, load_data, classes=classes, **bounds)
     import builtins
+    import logging
 
+    from flwr.common.logger import FLOWER_LOGGER
+
+    config = dict(
+        backend_config or {"client_resources": {"num_cpus": 1, "num_gpus": 0.0}}
+    )
+    if not estimator.verbose:
+        # Quiet by default: Flower logs some 140 lines a run (and a
+        # deprecation notice), Ray its own; verbose=1 shows them.
+        config.setdefault("init_args", {})
+        config["init_args"] = {
+            "logging_level": "ERROR",
+            "log_to_driver": False,
+            **config["init_args"],
+        }
     # Ray's tqdm support replaces builtins.print in the driver process; put
     # it back so that the caller's process is left as it was.
     original_print = builtins.print
+    level = FLOWER_LOGGER.level
+    if not estimator.verbose:
+        FLOWER_LOGGER.setLevel(logging.ERROR)
     try:
         _run_simulation(
             server_app=server_app,
             client_app=client_app,
             num_supernodes=len(parts),
-            backend_config=backend_config
-            or {"client_resources": {"num_cpus": 1, "num_gpus": 0.0}},
+            backend_config=config,
         )
     finally:
         builtins.print = original_print
+        FLOWER_LOGGER.setLevel(level)
     return fitted_estimator(strategy)
 
 

@@ -54,7 +54,8 @@ def test_client_and_strategy_without_a_network():
 
 
 @pytest.mark.slow
-def test_simulation_engine_with_secagg_plus_matches_in_process():
+@pytest.mark.slow
+def test_simulation_engine_with_secagg_plus_matches_in_process(capfd, caplog):
     # Flower's simulation engine (Ray), with Flower's SecAgg+ workflow on the
     # server and secaggplus_mod on the clients; the plain FedAvg path runs on
     # real processes below.
@@ -65,13 +66,18 @@ def test_simulation_engine_with_secagg_plus_matches_in_process():
     import builtins
 
     before = builtins.print
+    capfd.readouterr()
     sim = flower.run_simulation(fed, X, y, clients=clients)
+    out, err = capfd.readouterr()
+    # Quiet by default (issue 14: a deprecation notice and ~140 log lines).
+    assert "Secure aggregation" not in out + err + caplog.text
+    assert len((out + err).splitlines()) < 20, (out + err)[-2000:]
     assert builtins.print is before  # Ray's print patch is undone
     assert sim.n_rounds_ == 3 and len(sim.history_) == 3
     assert abs(sim.score(X, y) - local) < 0.03
     assert sim.history_[-1]["score"] == pytest.approx(sim.score(X, y), abs=1e-9)
     app, strategy = flower.make_server_app(
-        fed, n_features=8, n_clients=4, classes=[0, 1, 2]
+        fed, n_features=8, n_clients=4, classes=[0, 1, 2], max_client_rows=300
     )
     assert strategy is not None and app is not None
 
