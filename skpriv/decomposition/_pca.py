@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import DP, PUBLIC, PrivacyMixin, declared_releases, privacy_constraints
 from ..mechanisms import Gaussian, grid_granularity
 from ..stats._noise import composed, gaussian_mu
-from ..stats._quantile import em_event, grid_quantiles, log_grid
+from ..stats._quantile import bounds_tail, em_event, grid_quantiles, log_grid
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._validation import (
@@ -29,7 +29,8 @@ __all__ = ["DPPCA"]
 
 #: Share of epsilon ``data_norm="private"`` spends on the norm bound.
 NORM_SHARE = 0.1
-#: Quantile of the row norms that ``data_norm="private"`` estimates.
+#: Quantile of the row norms that ``data_norm="private"`` estimates (lower
+#: for few rows or a small budget: see :func:`skpriv.stats._quantile.bounds_tail`).
 NORM_QUANTILE = 0.95
 #: Share (of Gaussian DP's ``mu**2``) of the mean with ``centering="private"``.
 MEAN_SHARE = 0.2
@@ -233,9 +234,9 @@ class DPPCA(
             grid = log_grid()
             grid = grid[grid > 0]
             norms = np.sort(np.linalg.norm(X, axis=1))
-            norm = float(
-                grid_quantiles(norms, [NORM_QUANTILE], grid, norm_eps, 1, rng)[0]
-            )
+            # The tail the mechanism can locate on this grid (public: n, budget).
+            tail = max(1.0 - NORM_QUANTILE, bounds_tail(n, 1, norm_eps, grid.size))
+            norm = float(grid_quantiles(norms, [1.0 - tail], grid, norm_eps, 1, rng)[0])
         else:
             norm = resolve_data_norm(self.data_norm, X)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
