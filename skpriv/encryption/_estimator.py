@@ -9,6 +9,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import DP, PUBLIC, declared_releases
+from ..utils._errors import call_hiding_values
 from ..utils._sklearn_compat import _fit_context
 from ._envelope import open_envelope, seal
 from ._key import Key, check_keyring
@@ -186,7 +187,7 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
         keys[0]._bytes()  # a missing env var or key file fails before fitting
         for attr in ("n_features_in_", "feature_names_in_", "_inner_uncovered"):
             self.__dict__.pop(attr, None)
-        fitted = clone(self.estimator).fit(X, y, **fit_params)
+        fitted = call_hiding_values(clone(self.estimator).fit, X, y, **fit_params)
         for attr in ("n_features_in_", "feature_names_in_"):
             if hasattr(fitted, attr):
                 setattr(self, attr, getattr(fitted, attr))
@@ -237,22 +238,22 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
     @available_if(_inner_has("predict"))
     def predict(self, X, **params):
         """Predict with the decrypted inner estimator."""
-        return self._decrypted().predict(X, **params)
+        return call_hiding_values(self._decrypted().predict, X, **params)
 
     @available_if(_inner_has("predict_proba"))
     def predict_proba(self, X, **params):
         """Class probabilities from the decrypted inner estimator."""
-        return self._decrypted().predict_proba(X, **params)
+        return call_hiding_values(self._decrypted().predict_proba, X, **params)
 
     @available_if(_inner_has("predict_log_proba"))
     def predict_log_proba(self, X, **params):
         """Log class probabilities from the decrypted inner estimator."""
-        return self._decrypted().predict_log_proba(X, **params)
+        return call_hiding_values(self._decrypted().predict_log_proba, X, **params)
 
     @available_if(_inner_has("decision_function"))
     def decision_function(self, X):
         """Decision function of the decrypted inner estimator."""
-        return self._decrypted().decision_function(X)
+        return call_hiding_values(self._decrypted().decision_function, X)
 
     @available_if(_inner_has("transform"))
     def transform(self, X, **params):
@@ -305,7 +306,7 @@ class EncryptedEstimator(MetaEstimatorMixin, BaseEstimator):
     @available_if(_inner_has("score"))
     def score(self, X, y=None, **params):
         """Score of the decrypted inner estimator."""
-        return self._decrypted().score(X, y, **params)
+        return call_hiding_values(self._decrypted().score, X, y, **params)
 
     @available_if(_inner_has("get_feature_names_out"))
     def get_feature_names_out(self, input_features=None):
