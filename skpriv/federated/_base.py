@@ -1,7 +1,9 @@
 """Federated averaging as a scikit-learn meta-estimator (in-process simulation)."""
 
 import copy
+import functools
 import math
+import re
 import sys
 import time
 import warnings
@@ -15,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..accounting import dpsgd_noise_multiplier, epsilon_of
 from ..base import DP, PUBLIC, PrivacyMixin, declared_releases, privacy_constraints
+from ..utils._errors import call_hiding_values
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._validation import check_delta
 from ._adapters import get_adapter
@@ -56,6 +59,35 @@ def _train_clients(adapter, global_est, jobs, classes, epochs, proximal_mu):
         event = est.__dict__.get("dp_event_")
         results.append((_flatten(adapter.get_weights(est)), aux, event))
     return results
+
+
+# scikit-learn's label checks quote the labels ("Got ['a' 'b'] and [0 1]").
+_QUOTED_LABELS = re.compile(r"\b[Gg]ot\s+\[.*?\](\s+and\s+\[.*?\])?", re.DOTALL)
+
+
+def hiding_values(method):
+    """Run a predict-side method so that its errors quote no value of ``X``/``y``.
+
+    The fit template already strips values from errors; prediction and
+    scoring see private rows too (an error tracker would keep them).
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return call_hiding_values(method, *args, **kwargs)
+        except (ValueError, TypeError) as exc:
+            message = str(exc)
+            hidden = _QUOTED_LABELS.sub(
+                "(values not shown: they may be private)", message
+            )
+            if hidden == message:
+                raise
+            kind = ValueError if isinstance(exc, ValueError) else TypeError
+            del exc
+        raise kind(hidden)
+
+    return wrapper
 
 
 _NO_DP = "uncovered: trained without differential privacy (no noise, non-DP learner)"

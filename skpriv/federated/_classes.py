@@ -8,7 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from ..base import PUBLIC, reject_fit_params
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import _fit_context, validate_data
-from ._base import BaseFederated
+from ._base import BaseFederated, hiding_values
 
 __all__ = ["FederatedClassifier", "FederatedRegressor"]
 
@@ -364,6 +364,7 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
         pred = np.asarray(pred)
         return self.classes_[pred.astype(int)] if self._encoded else pred
 
+    @hiding_values
     def predict(self, X):
         """Class labels predicted by the global model.
 
@@ -393,6 +394,7 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
             "predict_proba",
         )
     )
+    @hiding_values
     def predict_proba(self, X):
         """Class probabilities from the global model.
 
@@ -420,6 +422,7 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
             "decision_function",
         )
     )
+    @hiding_values
     def decision_function(self, X):
         """Decision function of the global model.
 
@@ -434,6 +437,10 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
         self._check_fitted()
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return self.estimator_.decision_function(self.adapter_.prepare_X(X))
+
+
+# Scoring sees private labels: its errors quote none (see hiding_values).
+FederatedClassifier.score = hiding_values(ClassifierMixin.score)
 
 
 @inject_docstring(delta=PARAM_DOCS["delta"], random_state=PARAM_DOCS["random_state"])
@@ -561,6 +568,7 @@ class FederatedRegressor(RegressorMixin, BaseFederated):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         return self._federate(X, y.astype(np.float64), clients, rng, None)
 
+    @hiding_values
     def predict(self, X):
         """Predict targets with the global model.
 
@@ -577,3 +585,6 @@ class FederatedRegressor(RegressorMixin, BaseFederated):
         self._check_fitted()
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return np.ravel(self.estimator_.predict(self.adapter_.prepare_X(X)))
+
+
+FederatedRegressor.score = hiding_values(RegressorMixin.score)
