@@ -26,7 +26,7 @@ from ..utils._sklearn_compat import Interval, StrOptions, validate_data
 from ..utils._validation import check_data_norm, clip_rows_l2, resolve_data_norm
 from . import _mechanisms as mech
 from ._budget import calibration_epsilon
-from ._classes import encode_classes
+from ..utils._classes import encode_classes
 
 __all__ = ["DPLogisticRegression"]
 
