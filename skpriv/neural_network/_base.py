@@ -353,12 +353,47 @@ class DPNeuralNetMixin:
             The net, with ``module_`` set.
         """
         kwargs = {**self.get_params_for("module"), **self._inferred_module_kwargs()}
+        self._check_module_arguments(kwargs)
         with self._seeded_torch(1):
             module = self.initialized_instance(self.module, kwargs)
         if self.fix_module:
             module = ModuleValidator.fix(_batchnorm1d_to_layer_groupnorm(module))
         self.module_ = module
         return self
+
+    def _check_module_arguments(self, kwargs):
+        """A clear error when the module needs a width the data did not give."""
+        module = self.module
+        if not inspect.isclass(module):
+            return
+        try:
+            sig = inspect.signature(module.__init__)
+        except (TypeError, ValueError):
+            return
+        where = {
+            "n_features_in": "the width of a 2-D X (X here is not a 2-D array "
+            "or tensor)",
+            "n_outputs": "y (the classes, or the target columns)",
+        }
+        for name, source in where.items():
+            param = sig.parameters.get(name)
+            if (
+                param is not None
+                and param.default is inspect.Parameter.empty
+                and name not in kwargs
+            ):
+                extra = (
+                    " or classes=[...]"
+                    if name == "n_outputs" and self._y_classes
+                    else ""
+                )
+                raise ValueError(
+                    f"module {module.__name__} requires {name!r}, which "
+                    f"{type(self).__name__} infers from {source}; it could not "
+                    f"be inferred here. Pass module__{name}=<int>{extra}."
+                )
+
+    _y_classes = False
 
     def initialize(self):
         """Initialize the net and start a fresh privacy ledger.
@@ -442,6 +477,7 @@ class DPNeuralNetMixin:
         # A warm refit continues the same module: its features and classes
         # (or targets) must match those it was built for.
         warm = bool(self.warm_start and self.initialized_)
+        self.check_data(X, y)  # before the module is built from y
         X, y = self._dp_prepare(X, y, reset=not warm)
         self.__dict__.pop("dp_event_", None)
         if not warm:
@@ -475,6 +511,7 @@ class DPNeuralNetMixin:
             The net.
         """
         self._dp_validate_params()
+        self.check_data(X, y)  # before the module is built from y
         X, y = self._dp_prepare(X, y, reset=not self.initialized_, classes=classes)
         if not self.initialized_:
             self.initialize()
@@ -559,7 +596,8 @@ class DPNeuralNetMixin:
                 PrivacyLeakWarning,
                 stacklevel=7,
             )
-        self._materialize_lazy(dataset)
+        with self._first_forward(dataset):
+            self._materialize_lazy(dataset)
         self._check_module()
         sigma = self.noise_multiplier
         if sigma is None:
@@ -583,7 +621,43 @@ class DPNeuralNetMixin:
         if old is not None and old.clipper is not None:
             old.clipper.remove()
         self._dp_run_ = run
-        self._probe_sample_mixing(dataset, fit_params or {})
+        with self._first_forward(dataset):
+            self._probe_sample_mixing(dataset, fit_params or {})
+
+    @contextmanager
+    def _first_forward(self, dataset):
+        """Name X's shape when the module fails on the first rows it sees.
+
+        Torch's own message (``mat1 and mat2 shapes cannot be multiplied``)
+        names neither the parameter nor the fix. Only shapes are quoted.
+        """
+        try:
+            yield
+        except (RuntimeError, IndexError) as exc:
+            text = str(exc)
+            if not any(w in text for w in ("shape", "size", "dimension", "dim ")):
+                raise
+            fast = PoissonBatches(dataset, 1.0, 1, None, "cpu", None).fast
+            shape = tuple(fast[0].shape) if fast is not None else None
+            got = (
+                f"X of shape {shape} ({len(shape)}-D)"
+                if shape is not None
+                else "the rows of X"
+            )
+            hint = ""
+            if shape is not None and len(shape) > 2:
+                hint = (
+                    f" A module built from n_features_in (here "
+                    f"{shape[1]}, the second dimension) expects 2-D X: pass "
+                    f"X.reshape(len(X), -1), or a module that accepts "
+                    f"{len(shape)}-D input."
+                )
+            raise ValueError(
+                f"The module {type(self.module_).__name__} could not process "
+                f"{got}: {type(exc).__name__}: {text.splitlines()[0]}.{hint} "
+                f"Check that X has the shape the module expects (module__* "
+                f"parameters set its sizes)."
+            ) from None
 
     def _probe_sample_mixing(self, dataset, fit_params):
         k = min(len(dataset), PROBE_ROWS)

@@ -140,6 +140,7 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
     check_data = DPNeuralNetMixin.check_data
 
     _privacy_releases = {"classes_": PUBLIC, "classes_inferred_": PUBLIC}
+    _y_classes = True  # n_outputs comes from the classes
 
     def _release_kinds(self):
         kinds = super()._release_kinds()
