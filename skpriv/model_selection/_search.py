@@ -25,7 +25,12 @@ from sklearn.utils.metadata_routing import (
     process_routing,
 )
 from sklearn.utils.metaestimators import _safe_split, available_if
-from sklearn.utils.validation import _check_method_params, _num_samples, check_is_fitted
+from sklearn.utils.validation import (
+    _check_method_params,
+    _num_samples,
+    check_array,
+    check_is_fitted,
+)
 
 from ..accounting import epsilon_of, make_accountant
 from ..base import DP, PUBLIC, PrivacyMixin, declared_releases, privacy_constraints
@@ -109,6 +114,13 @@ def draw_n_trials(rng, mean, shape) -> int:
 def _validation_mask(X, fraction, key) -> np.ndarray:
     """Rows whose keyed hash falls below ``fraction``: a row's part depends on
     that row alone, so adding a row changes one part by that row."""
+    if isinstance(X, (list, tuple)) or (
+        isinstance(X, np.ndarray) and X.dtype.kind in "biu"
+    ):
+        # The same numbers hash the same whatever container or integer type.
+        X = np.asarray(X)
+        if X.dtype.kind in "biu":
+            X = X.astype(np.float64)
     digests = np.fromiter(
         (
             int.from_bytes(
@@ -122,8 +134,20 @@ def _validation_mask(X, fraction, key) -> np.ndarray:
     return (digests >> np.uint64(11)).astype(np.float64) * 2.0**-53 < fraction
 
 
+def _plain(a):
+    """Other array-likes as ndarrays, so that the split sees their values."""
+    if a is None or isinstance(a, (np.ndarray, list, tuple)) or hasattr(a, "iloc"):
+        return a
+    if hasattr(a, "__array__") and not hasattr(a, "tocsr"):
+        return np.asarray(a)
+    return a
+
+
 def _accuracy_rows(estimator, X, y):
-    return (np.asarray(estimator.predict(X)) == np.asarray(y)).astype(np.float64)
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    return (np.asarray(estimator.predict(X)) == y).astype(np.float64)
 
 
 def _reseed(estimator, rng):
@@ -483,7 +507,18 @@ class BasePrivateSearchCV(PrivacyMixin, MetaEstimatorMixin, BaseEstimator):
         return self._privacy_fit(X, y, **params)
 
     def _fit(self, X, y, rng, **params):
-        X, y = indexable(X, y)
+        X, y = indexable(_plain(X), _plain(y))
+        # Shape checks only (the estimator validates values: a pipeline may
+        # take text or missing values), before any row is read.
+        check_array(
+            X,
+            accept_sparse=True,
+            dtype=None,
+            ensure_all_finite=False,
+            ensure_2d=False,
+            allow_nd=True,
+            ensure_min_samples=2,
+        )
         if _routing_enabled():
             fit_params = process_routing(self, "fit", **params).estimator.fit
         else:
