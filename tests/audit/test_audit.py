@@ -253,3 +253,34 @@ def test_score_needing_a_missing_method_names_the_alternative(split):
     tree = DecisionTreeClassifier(random_state=0).fit(Xi, yi)
     with pytest.raises(ValueError, match="score='margin' needs decision_function"):
         membership_inference(tree, Xi, yi, Xo, yo, score="margin")
+
+
+@pytest.mark.slow
+def test_canary_audit_never_exceeds_a_calibrated_claim():
+    # One-run audits of a correctly calibrated DP model (its claim read from
+    # the model) at confidence 1 - 1e-6 never certify more than the claim,
+    # while the same canaries give a positive bound on a non-private model.
+    from skpriv.linear_model import DPLogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(100, 2)) / 4, np.zeros((100, 200))]
+    y = (X[:, 0] > 0).astype(int)
+    Xc = np.c_[np.zeros((200, 2)), np.eye(200)]
+    yc = rng.integers(0, 2, 200)
+    open_model = canary_audit(
+        LogisticRegression(C=100.0), X, y, Xc, yc, score="margin", random_state=0
+    )
+    assert open_model.epsilon_lower_bound > 0
+    for seed in range(5):
+        res = canary_audit(
+            DPLogisticRegression(epsilon=2.0, data_norm=1.0, random_state=seed),
+            X,
+            y,
+            Xc,
+            yc,
+            score="margin",
+            confidence=1 - 1e-6,
+            random_state=seed,
+        )
+        assert res.epsilon_claimed == pytest.approx(2.0, rel=1e-3)
+        assert res.epsilon_lower_bound <= res.epsilon_claimed
