@@ -179,10 +179,12 @@ def print_row(row):
         )
     else:
         if "inertia" in name:
-            ratio = theirs[0] / ours[0]  # lower is better: >1 means skpriv better
-        else:
-            ratio = ours[0] / theirs[0] if theirs[0] > 0 else float("inf")
-        ratio, speed = f"{ratio:10.3g}", f"{theirs[1] / ours[1]:9.3g}"
+            ratio = f"{theirs[0] / ours[0]:10.3g}"  # lower is better
+        elif theirs[0] > 0 and ours[0] > 0:
+            ratio = f"{ours[0] / theirs[0]:10.3g}"
+        else:  # a ratio of R^2 values at or below 0 means nothing
+            ratio = "         -"
+        speed = f"{theirs[1] / ours[1]:9.3g}"
         ours_s, ours_t = fmt(ours[0]), f"{ours[1] * 1e3:10.2f}"
     print(
         f"{name:32s} {eps:4.1f} {ours_s} {fmt(theirs[0])} {fmt(base[0])} {ratio} "
