@@ -6,8 +6,10 @@ import pytest
 from dp_accounting.dp_event import DiscreteLaplaceDpEvent
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.base import BaseEstimator
 
-from skpriv.accounting import gaussian_sigma, privacy_spent, pure_epsilon
+from skpriv.accounting import epsilon_of, gaussian_sigma, privacy_spent, pure_epsilon
+from skpriv.base import PrivacyMixin
 from skpriv.mechanisms import (
     GRID_BITS,
     DiscreteLaplace,
@@ -369,13 +371,52 @@ def test_int_rng_is_reproducible_and_none_is_fresh():
     assert not np.array_equal(mech.sample(5, None), mech.sample(5, None))
 
 
+class _NoisyClippedSum(PrivacyMixin, BaseEstimator):
+    """A minimal private estimator: one mechanism's release of a clipped sum."""
+
+    _privacy_releases = {"sum_": "dp"}
+    _parameter_constraints = {"mechanism": [object], "random_state": [None, int]}
+
+    def __init__(self, mechanism=None, random_state=None):
+        self.mechanism = mechanism
+        self.random_state = random_state
+
+    def _fit(self, X, y, rng):
+        X = np.clip(np.asarray(X, dtype=float).ravel(), -0.5, 0.5)
+        self.sum_ = self.mechanism.randomise(np.array([X.sum()]), rng)
+        return self
+
+    def _planned_dp_event(self, n_samples):
+        return self.mechanism.dp_event()
+
+
 def test_events_compose_in_privacy_spent():
-    # The events are plain dp_accounting events: the accountant composes them.
-    mech = Laplace.from_epsilon(0.5)
-    acc = dp_accounting.pld.PLDAccountant(value_discretization_interval=1e-4)
-    acc.compose(dp_accounting.ComposedDpEvent([mech.dp_event(), mech.dp_event()]))
-    assert acc.get_epsilon(1e-6) <= 1.0 + 1e-3
-    assert privacy_spent is not None
+    # The mechanisms' events are plain dp_accounting events: privacy_spent
+    # composes them across the objects that recorded them.
+    X = np.linspace(-1, 1, 20)[:, None]
+    lap = Laplace.from_epsilon(0.5)
+    fits = [_NoisyClippedSum(lap, random_state=i).fit(X) for i in range(2)]
+    spent = privacy_spent(fits, delta=0.0)
+    assert float(spent[0]) == pytest.approx(1.0)  # pure DP: epsilons add
+    assert spent.uncovered == ()
+    assert spent.parts == {"estimator[0]": 0.5, "estimator[1]": 0.5}
+
+    gauss = Gaussian.from_epsilon(1.0, 1e-6)
+    fits.append(_NoisyClippedSum(gauss, random_state=2).fit(X))
+    spent = privacy_spent(fits, delta=1e-5)
+    expected = epsilon_of(
+        dp_accounting.ComposedDpEvent(
+            [lap.dp_event(), lap.dp_event(), gauss.dp_event()]
+        ),
+        1e-5,
+    )
+    assert float(spent[0]) == pytest.approx(expected)
+    # A Laplace and a Gaussian compose to more than either alone, less than the sum.
+    assert 1.0 < float(spent[0]) < 1.0 + gauss_epsilon_at(gauss, 1e-5) + 1e-9
+
+
+def gauss_epsilon_at(mech, delta):
+    return epsilon_of(mech.dp_event(), delta)
 
 
 # ------------------------------------------------------------ hypothesis
