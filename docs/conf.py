@@ -105,8 +105,8 @@ API_MODULES = [
     "skpriv.display",
     "skpriv.exceptions",
     "skpriv.testing",
+    "skpriv.testing.strategies",
     "skpriv.utils",
-    "skpriv.utils.estimator_checks",
 ]
 
 

@@ -45,8 +45,8 @@ API_MODULES = [
     "skpriv.display",
     "skpriv.exceptions",
     "skpriv.testing",
+    "skpriv.testing.strategies",
     "skpriv.utils",
-    "skpriv.utils.estimator_checks",
 ]
 
 IGNORED_EVERYWHERE = {"RT02", "GL01", "GL02"}

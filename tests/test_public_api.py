@@ -13,6 +13,7 @@ MODULES = [
     "skpriv.exceptions",
     "skpriv.utils",
     "skpriv.utils.estimator_checks",
+    "skpriv.testing.strategies",
     *PUBLIC_MODULES,
 ]
 
@@ -38,7 +39,7 @@ def test_import_skpriv_is_light():
         "import sys, skpriv, skpriv.accounting, skpriv.preprocessing, "
         "skpriv.linear_model, skpriv.encryption, skpriv.ensemble, skpriv.federated, "
         "skpriv.naive_bayes, skpriv.cluster, skpriv.decomposition, "
-        "skpriv.model_selection, skpriv.stats;"
+        "skpriv.model_selection, skpriv.stats, skpriv.testing;"
         "heavy = [m for m in ('torch', 'skorch', 'opacus', 'flwr', 'matplotlib', "
         "'mbi', 'tenseal', 'hypothesis') "
         "if m in sys.modules]; print(heavy); assert not heavy, heavy"

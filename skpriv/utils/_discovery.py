@@ -41,7 +41,7 @@ def all_estimators():
     See Also
     --------
     sklearn.utils.discovery.all_estimators : The same for scikit-learn.
-    skpriv.utils.estimator_checks.parametrize_with_checks : Run the checks on
+    skpriv.testing.parametrize_with_checks : Run the checks on
         estimators.
 
     Examples
