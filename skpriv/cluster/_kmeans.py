@@ -436,7 +436,7 @@ class DPKMeans(PrivacyMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         return self.fit(X).predict(X)
 
     def transform(self, X):
-        """Distances of each sample to every centre.
+        """Compute the distance of each sample to every centre.
 
         Parameters
         ----------
