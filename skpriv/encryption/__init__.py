@@ -3,12 +3,15 @@
 from ._column import ColumnEncryptor
 from ._envelope import dump, load
 from ._estimator import EncryptedEstimator
+from ._he import EncryptedRows, HEModel
 from ._key import Key
 from ._keypair import KeyPair, PublicKey
 
 __all__ = [
     "ColumnEncryptor",
     "EncryptedEstimator",
+    "EncryptedRows",
+    "HEModel",
     "Key",
     "KeyPair",
     "PublicKey",
