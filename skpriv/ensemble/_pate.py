@@ -31,7 +31,7 @@ from ..base import (
 )
 from ..exceptions import BudgetExceededError, PrivacyLeakWarning
 from ..linear_model._budget import calibration_epsilon
-from ..linear_model._classes import encode_classes
+from ..utils._classes import encode_classes
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._random import spawn_seeds
 from ..utils._sklearn_compat import (
