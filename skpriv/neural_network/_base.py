@@ -62,6 +62,7 @@ _DP_PARAMS = (
     "accountant",
     "max_physical_batch_size",
     "fix_module",
+    "data_on_device",
     "random_state",
 )
 
@@ -75,6 +76,7 @@ class _Run:
 
     clipper = None
     sampler_gen = None
+    batches = None
     noise_gen = None
     mechanism = None
     sample_rate = None
@@ -136,6 +138,7 @@ class DPNeuralNetMixin:
         "accountant": [StrOptions({"pld", "rdp"})],
         "max_physical_batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "fix_module": ["boolean"],
+        "data_on_device": ["boolean", StrOptions({"auto"})],
     }
 
     # -- validation --------------------------------------------------------
@@ -417,7 +420,7 @@ class DPNeuralNetMixin:
         params = list(self.module_.parameters())
         if not any(isinstance(p, UninitializedParameter) for p in params):
             return
-        batch = PoissonBatches(dataset, 1.0, 1, None, self.device, None)
+        batch = PoissonBatches(dataset, 1.0, 1, None, self.device, None, False)
         if batch.fast is not None:
             Xi = batch.fast[0][:1]
         else:
@@ -609,7 +612,7 @@ class DPNeuralNetMixin:
         run.sample_rate = plan.sample_rate
         run.steps_per_epoch = plan.steps_per_epoch
         run.expected_batch = plan.batch_size
-        run.sampler_gen = torch.Generator().manual_seed(self._seed(3))
+        run.sampler_gen = np.random.default_rng(self._seed(3))
         device = self._param_device()
         run.noise_gen = torch.Generator(device=device).manual_seed(self._seed(4))
         n_dims = sum(p.numel() for p in self.module_.parameters() if p.requires_grad)
@@ -637,7 +640,7 @@ class DPNeuralNetMixin:
             text = str(exc)
             if not any(w in text for w in ("shape", "size", "dimension", "dim ")):
                 raise
-            fast = PoissonBatches(dataset, 1.0, 1, None, "cpu", None).fast
+            fast = PoissonBatches(dataset, 1.0, 1, None, "cpu", None, False).fast
             shape = tuple(fast[0].shape) if fast is not None else None
             got = (
                 f"X of shape {shape} ({len(shape)}-D)"
@@ -663,7 +666,9 @@ class DPNeuralNetMixin:
         k = min(len(dataset), PROBE_ROWS)
         if k < 2:
             return
-        batch = PoissonBatches(dataset, 1.0, 1, None, self.device, self._module_dtype())
+        batch = PoissonBatches(
+            dataset, 1.0, 1, None, self.device, self._module_dtype(), False
+        )
         # Rows spread over the data set (sorted data: several labels).
         idx = np.linspace(0, len(dataset) - 1, k).round().astype(int).tolist()
         if batch.fast is not None:
@@ -696,14 +701,18 @@ class DPNeuralNetMixin:
         if not training:
             return super().get_iterator(dataset, training=False)
         run = self._dp_run_
-        return PoissonBatches(
-            dataset,
-            run.sample_rate,
-            run.steps_per_epoch,
-            run.sampler_gen,
-            self.device,
-            self._module_dtype(),
-        )
+        # Built once per fit: the data move to the device once, not per epoch.
+        if run.batches is None or run.batches.dataset is not dataset:
+            run.batches = PoissonBatches(
+                dataset,
+                run.sample_rate,
+                run.steps_per_epoch,
+                run.sampler_gen,
+                self.device,
+                self._module_dtype(),
+                self.data_on_device,
+            )
+        return run.batches
 
     def train_step(self, batch, **fit_params):
         """One DP-SGD step: clip per-sample gradients, add noise, step.

@@ -110,6 +110,7 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
         accountant="pld",
         max_physical_batch_size=None,
         fix_module=False,
+        data_on_device="auto",
         random_state=None,
         train_split=None,
         classes=None,
@@ -135,6 +136,7 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
         self.accountant = accountant
         self.max_physical_batch_size = max_physical_batch_size
         self.fix_module = fix_module
+        self.data_on_device = data_on_device
         self.random_state = random_state
 
     check_data = DPNeuralNetMixin.check_data

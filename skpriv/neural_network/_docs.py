@@ -67,6 +67,14 @@ DP_NET_PARAMS = (
         normalization (Opacus' ``GroupNorm(min(32, C), C)`` would erase the
         features of ``(n_samples, C)`` inputs).
 
+    data_on_device : {{"auto"}} or bool, default="auto"
+        Keep the training arrays on ``device`` and gather each Poisson batch
+        there (no host-to-device copy per step). ``"auto"``: on a CUDA
+        device when the data fit in half of its free memory; on the CPU
+        always. ``False`` keeps them on the host and copies each batch
+        (pinned, non-blocking). Applies to arrays, tensors and plain skorch
+        ``Dataset``\\ s of them; other Datasets are read row by row.
+
     """
     + PARAM_DOCS["random_state"]
     + """ Seeds the module initialization, the Poisson sampling and the noise.

@@ -174,12 +174,45 @@ def _fast_tensors(dataset):
     return X, y
 
 
+def poisson_indices(n, sample_rate, rng):
+    """One Poisson sample of ``range(n)`` in O(batch): sorted int64 indices.
+
+    Drawing the batch size ``k ~ Binomial(n, q)`` and then ``k`` distinct
+    indices uniformly gives exactly the distribution of independent
+    inclusion of each row with probability ``q`` (given its size, a Poisson
+    sample is a uniform subset of that size). ``Generator.choice`` without
+    replacement uses Floyd's algorithm (O(k)) when ``k`` is small against
+    ``n``, so a step costs O(batch), not O(n) as a uniform draw per row.
+    """
+    k = int(rng.binomial(n, sample_rate))
+    if k == 0:
+        return np.empty(0, dtype=np.int64)
+    if k == n:
+        return np.arange(n, dtype=np.int64)
+    idx = rng.choice(n, size=k, replace=False, shuffle=False)
+    idx.sort()  # locality of the gather; the order within a batch is free
+    return idx.astype(np.int64, copy=False)
+
+
+def data_fits_on_device(nbytes, device, fraction=0.5):
+    """Whether ``nbytes`` fit in ``fraction`` of ``device``'s free memory."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return True
+    if device.type == "cuda" and torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info(device)
+        return nbytes <= fraction * free
+    return True  # other accelerators: as before, keep the data there
+
+
 class PoissonBatches:
     """Iterable of Poisson-sampled batches: each row joins each batch w.p. q.
 
     The number of batches is fixed in advance (``steps``), batch sizes vary,
     and empty batches are yielded too (they still take a noisy step and are
-    counted by the accountant).
+    counted by the accountant). Each batch costs O(batch) to sample
+    (:func:`poisson_indices`); the indices are drawn on the host, which never
+    waits for the device, and copied to it without blocking.
 
     Parameters
     ----------
@@ -190,45 +223,77 @@ class PoissonBatches:
         Probability q of each row to join a batch.
     steps : int
         Batches per pass.
-    generator : torch.Generator
-        CPU generator for the sampling masks.
+    generator : numpy.random.Generator
+        Source of the sampling randomness.
     device : str or torch.device
-        Where the bulk-indexed tensors live.
+        Where the batches go.
     dtype : torch.dtype or None
         Floating dtype of the module; floating inputs are converted to it.
+    data_on_device : {"auto", True, False}, default="auto"
+        Keep the bulk-indexed tensors on ``device`` and gather batches there
+        (``"auto"``: when they fit in half the device's free memory), or keep
+        them on the host and copy each batch.
     """
 
-    def __init__(self, dataset, sample_rate, steps, generator, device, dtype):
+    def __init__(
+        self,
+        dataset,
+        sample_rate,
+        steps,
+        generator,
+        device,
+        dtype,
+        data_on_device="auto",
+    ):
         self.dataset = dataset
         self.sample_rate = float(sample_rate)
         self.steps = int(steps)
         self.generator = generator
         self.n = len(dataset)
+        self.device = torch.device(device if device is not None else "cpu")
         fast = _fast_tensors(dataset)
+        self.on_device = False
         if fast is not None:
             X, y = fast
             if dtype is not None and X.is_floating_point() and X.dtype != dtype:
                 X = X.to(dtype)
-            device = device if device is not None else "cpu"
-            fast = (X.to(device), None if y is None else y.to(device))
+            nbytes = X.numel() * X.element_size()
+            if y is not None:
+                nbytes += y.numel() * y.element_size()
+            if data_on_device == "auto":
+                data_on_device = data_fits_on_device(nbytes, self.device)
+            self.on_device = bool(data_on_device) or self.device.type == "cpu"
+            if self.on_device:
+                fast = (X.to(self.device), None if y is None else y.to(self.device))
+            else:
+                fast = (X, y)
         self.fast = fast
 
     def __len__(self):
         return self.steps
 
     def _indices(self):
-        mask = torch.rand(self.n, generator=self.generator) < self.sample_rate
-        return mask.nonzero().squeeze(1)
+        return poisson_indices(self.n, self.sample_rate, self.generator)
 
     def __iter__(self):
         for _ in range(self.steps):
             idx = self._indices()
             if self.fast is not None:
-                X, y = self.fast
-                idx = idx.to(X.device)
-                yield X[idx], (None if y is None else y[idx])
+                yield self._gather(torch.from_numpy(idx))
             else:
                 yield self._collate(idx.tolist())
+
+    def _gather(self, idx):
+        X, y = self.fast
+        if self.on_device:
+            idx = idx.to(self.device, non_blocking=True)
+            return X[idx], (None if y is None else y[idx])
+        Xb, yb = X[idx], (None if y is None else y[idx])
+        pin = self.device.type == "cuda"
+        Xb = Xb.pin_memory().to(self.device, non_blocking=True) if pin else Xb
+        if yb is not None and pin:
+            yb = yb.pin_memory().to(self.device, non_blocking=True)
+        return Xb, yb
 
     def _collate(self, idx):
         if idx:

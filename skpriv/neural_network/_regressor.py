@@ -97,6 +97,7 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
         accountant="pld",
         max_physical_batch_size=None,
         fix_module=False,
+        data_on_device="auto",
         random_state=None,
         train_split=None,
         device="cpu",
@@ -120,6 +121,7 @@ class DPNeuralNetRegressor(DPNeuralNetMixin, NeuralNetRegressor):
         self.accountant = accountant
         self.max_physical_batch_size = max_physical_batch_size
         self.fix_module = fix_module
+        self.data_on_device = data_on_device
         self.random_state = random_state
 
     check_data = DPNeuralNetMixin.check_data
