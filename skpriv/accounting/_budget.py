@@ -263,12 +263,22 @@ class PrivacyBudget:
         -------
         self : PrivacyBudget
         """
-        label = label or "release"
+        label = self._unique(label or "release")
         events = self._check_events(
             list(event) if isinstance(event, (list, tuple)) else event, label
         )
         self._record((label, e) for e in events)
         return self
+
+    def _unique(self, label):
+        """``label``, numbered if an earlier charge used it (``mean (2)``)."""
+        used = {entry.split(".")[0] for entry, _ in self._entries}
+        if label not in used:
+            return label
+        k = 2
+        while f"{label} ({k})" in used:
+            k += 1
+        return f"{label} ({k})"
 
     def _record(self, entries):
         entries = list(entries)
@@ -309,7 +319,7 @@ class PrivacyBudget:
         from ._walk import as_walkable, uncovered
 
         walkable = as_walkable(obj)
-        label = label or type(obj).__name__
+        label = self._unique(label or type(obj).__name__)
         parts = events_by_part(walkable)
         events = [e for _, e in parts]
         self._check_events(events, label)
