@@ -262,6 +262,7 @@ class PrivacyBudget:
         Returns
         -------
         self : PrivacyBudget
+            The budget, with the release recorded.
         """
         label = self._unique(label or "release")
         events = self._check_events(
@@ -307,6 +308,7 @@ class PrivacyBudget:
         Returns
         -------
         self : PrivacyBudget
+            The budget, with the object's releases recorded.
         """
         if isinstance(obj, dp_accounting.DpEvent) or (
             isinstance(obj, (list, tuple))
@@ -410,6 +412,7 @@ class PrivacyBudget:
         Returns
         -------
         report : str
+            One line per part, then the total and what remains.
         """
         rows = {}
         for label, event in self._entries:

@@ -322,6 +322,7 @@ class DPPCA(
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components_)
+            The projections on ``components_``.
         """
         check_is_fitted(self, "components_")
         X = validate_quietly(self, X, reset=False, dtype=[np.float64, np.float32])
@@ -338,6 +339,7 @@ class DPPCA(
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features)
+            The reconstruction in the input space.
         """
         check_is_fitted(self, "components_")
         X = np.asarray(X)

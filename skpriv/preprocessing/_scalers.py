@@ -329,6 +329,7 @@ class DPStandardScaler(_DPScaler):
         Returns
         -------
         X_tr : ndarray of shape (n_samples, n_features)
+            The centred and scaled data, of the input's float dtype.
         """
         check_is_fitted(self, "bounds_")
         X = self._validate_X(X, reset=False)
@@ -352,6 +353,7 @@ class DPStandardScaler(_DPScaler):
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features)
+            The data in the original units.
         """
         check_is_fitted(self, "bounds_")
         X = self._validate_X(X, reset=False)
@@ -558,6 +560,7 @@ class DPMinMaxScaler(_DPScaler):
         Returns
         -------
         X_tr : ndarray of shape (n_samples, n_features)
+            The data scaled to ``feature_range`` (clipped with ``clip=True``).
         """
         check_is_fitted(self, "bounds_")
         X = self._validate_X(X, reset=False)
@@ -577,6 +580,7 @@ class DPMinMaxScaler(_DPScaler):
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features)
+            The data in the original units.
         """
         check_is_fitted(self, "bounds_")
         X = self._validate_X(X, reset=False)

@@ -259,6 +259,7 @@ def sum(
     Returns
     -------
     sum : float or ndarray of shape (n_features,)
+        The noisy sum (per column with ``axis=0``).
 
     See Also
     --------
@@ -294,6 +295,7 @@ def mean(
     Returns
     -------
     mean : float or ndarray of shape (n_features,)
+        The noisy mean, within the bounds.
 
     See Also
     --------
@@ -335,6 +337,7 @@ def var(
     Returns
     -------
     var : float or ndarray of shape (n_features,)
+        The noisy variance, within ``[0, (upper - lower)**2 / 4]``.
 
     See Also
     --------
@@ -360,11 +363,15 @@ def std(
 ):
     """Differentially private standard deviation: the root of :func:`var`.
 
+    The variance is released by :func:`var` (same noise, same budget); the
+    square root is post-processing.
+
     {params}
 
     Returns
     -------
     std : float or ndarray of shape (n_features,)
+        The noisy standard deviation.
 
     See Also
     --------
