@@ -15,6 +15,26 @@ from ._laplace import _check_n_dims
 __all__ = ["TorchGaussian"]
 
 
+def standard_normal_float64(shape, generator, device) -> torch.Tensor:
+    """Standard normals in float64: Box-Muller of 53-bit uniforms, vectorized.
+
+    ``r = sqrt(-2 log(1 - u1))`` with ``1 - u1`` in ``[2**-53, 1]`` (so
+    ``r <= 8.57``), then ``(r cos(2 pi u2), r sin(2 pi u2))``: both halves are
+    independent standard normals.
+    """
+    shape = torch.Size(shape)
+    n = shape.numel()
+    half = (n + 1) // 2
+    u = torch.rand(2, half, generator=generator, device=device, dtype=torch.float64)
+    radius = torch.log1p(u[0].neg_()).mul_(-2.0).sqrt_()
+    angle = u[1].mul_(2.0 * math.pi)
+    out = torch.empty(2, half, device=device, dtype=torch.float64)
+    torch.cos(angle, out=out[0])
+    torch.sin(angle, out=out[1])
+    out.mul_(radius)
+    return out.view(-1)[:n].view(shape)
+
+
 class TorchGaussian:
     """Gaussian mechanism on a power-of-two grid for torch tensors (any device).
 
@@ -47,13 +67,19 @@ class TorchGaussian:
 
     Notes
     -----
-    Noise is ``torch.randn`` in float64 (53-bit uniforms), scaled to grid
-    units (about ``2**20`` per ``sigma``) and rounded; the sum with the
-    rounded values is exact integer arithmetic in float64 (below ``2**53``
-    grid steps). Drawing from a ``torch.Generator`` on the tensor's device
-    keeps it vectorized and device-agnostic. Float64 uniforms bound the noise
-    at about 8.6 standard deviations (probability below ``1e-17``); that
-    tail is part of the ``delta`` slack, as for every floating-point sampler.
+    Noise is a standard normal made in float64 by the Box-Muller transform
+    of 53-bit uniforms (``torch.rand``; about twice as fast on CPUs as
+    ``torch.randn`` in float64, whose double path is not vectorized, and the
+    same construction and tail), scaled to grid units (about ``2**20`` per
+    ``sigma``) and rounded; the sum with the rounded values is exact integer
+    arithmetic in float64 (below ``2**53`` grid steps). Drawing from a
+    ``torch.Generator`` on the tensor's device keeps it vectorized and
+    device-agnostic. Float64 uniforms bound the noise at about 8.6 standard
+    deviations (probability below ``1e-17``); that tail is part of the
+    ``delta`` slack, as for every floating-point sampler. Float32 normals
+    would be cheaper still but are not used: their 24-bit uniforms cut the
+    tail at 5.8 standard deviations (mass ``1e-8`` per coordinate, too much
+    over millions of coordinates and thousands of steps).
 
     Examples
     --------
@@ -108,7 +134,9 @@ class TorchGaussian:
         steps = torch.zeros(shape, dtype=torch.float64, device=device)
         return self._add_noise_steps(steps, generator).mul_(self.granularity)
 
-    def randomise(self, values: torch.Tensor, generator) -> torch.Tensor:
+    def randomise(
+        self, values: torch.Tensor, generator, *, check_finite=True
+    ) -> torch.Tensor:
         """Round ``values`` to the grid and add grid-valued Gaussian noise.
 
         Parameters
@@ -118,6 +146,11 @@ class TorchGaussian:
             raise ``ValueError``). Not modified.
         generator : torch.Generator
             Source of randomness, on ``values``' device.
+        check_finite : bool, default=True
+            Raise on NaN or infinity (one reduction read on the host: a
+            synchronisation on an accelerator). ``False`` leaves the check to
+            the caller, who must then refuse a non-finite output before
+            releasing anything computed from it.
 
         Returns
         -------
@@ -132,7 +165,7 @@ class TorchGaussian:
         # Division by a power of two is exact, so round() sees the true value.
         steps = values.detach().to(torch.float64) / self.granularity
         # NaN and infinity propagate through the sum: one cheap reduction.
-        if not math.isfinite(float(steps.sum())):
+        if check_finite and not math.isfinite(float(steps.sum())):
             raise ValueError(
                 "values contain NaN or infinity (or are too large for the noise "
                 "grid); differential privacy needs finite, bounded values."
@@ -141,9 +174,7 @@ class TorchGaussian:
         return self._add_noise_steps(steps, generator).mul_(self.granularity)
 
     def _add_noise_steps(self, steps: torch.Tensor, generator) -> torch.Tensor:
-        noise = torch.randn(
-            steps.shape, generator=generator, device=steps.device, dtype=torch.float64
-        )
+        noise = standard_normal_float64(steps.shape, generator, steps.device)
         noise.mul_(self._steps_scale).round_()
         return steps.add_(noise)
 

@@ -77,6 +77,7 @@ class _Run:
     clipper = None
     sampler_gen = None
     batches = None
+    finite = None
     noise_gen = None
     mechanism = None
     sample_rate = None
@@ -776,16 +777,41 @@ class DPNeuralNetMixin:
     def _add_noise(self, run):
         # The grid-snapped Gaussian (skpriv.mechanisms.TorchGaussian): the
         # noisy sum is a multiple of the grid step, so its low-order bits
-        # carry nothing; casting it to the parameter dtype is post-processing.
+        # carry nothing; dividing by the expected batch and casting to the
+        # parameter dtype are post-processing. All parameters go through one
+        # flat float64 buffer: one noise draw, a few kernels per step.
         mech = run.mechanism
-        for p in self.module_.parameters():
-            if not p.requires_grad:
-                continue
+        params = [p for p in self.module_.parameters() if p.requires_grad]
+        for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-            if mech is not None:
-                p.grad.copy_(mech.randomise(p.grad, run.noise_gen))
-            p.grad.div_(run.expected_batch)
+        if mech is None or not params:
+            for p in params:
+                p.grad.div_(run.expected_batch)
+            return
+        flat = torch.cat([p.grad.reshape(-1).to(torch.float64) for p in params])
+        on_cpu = flat.device.type == "cpu"
+        # On an accelerator the finiteness check is kept on the device (no
+        # host synchronisation per step) and read at the end of the epoch,
+        # before anything computed from these steps is released.
+        if not on_cpu:
+            finite = torch.isfinite(flat.sum())
+            run.finite = finite if run.finite is None else run.finite & finite
+        noisy = mech.randomise(flat, run.noise_gen, check_finite=on_cpu)
+        noisy.div_(run.expected_batch)
+        offset = 0
+        for p in params:
+            size = p.numel()
+            p.grad.copy_(noisy[offset : offset + size].view_as(p))
+            offset += size
+
+    def _check_finite_steps(self, run):
+        if run.finite is not None and not bool(run.finite):
+            raise ValueError(
+                "The clipped gradients contained NaN or infinity (a non-finite "
+                "loss or module output); differential privacy needs finite, "
+                "bounded values. Check the inputs and the learning rate."
+            )
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """One epoch, as skorch's, without recording private batch statistics.
@@ -843,6 +869,9 @@ class DPNeuralNetMixin:
         **kwargs : dict
             Other callback arguments.
         """
+        run = self.__dict__.get("_dp_run_")
+        if run is not None:
+            self._check_finite_steps(run)
         segments = tuple(tuple(s) for s in self.dp_segments_)
         self.history.record(
             "epsilon", segments_epsilon(segments, float(self.delta), self.accountant)

@@ -137,3 +137,32 @@ def test_privacy_loss_test_has_power():
     ref = Gaussian.from_epsilon(eps, delta, sensitivity=sens)
     broken = TorchGaussian(ref.sigma * 0.9, granularity=ref.granularity)
     assert _hockey_stick_lower_bound(broken, eps, sens, ref.sigma, _gen(8)) > delta
+
+
+# ------------------------- the float64 Box-Muller normal behind the noise
+
+
+def _normal_ks_ok(draw):
+    from scipy import stats
+
+    z = draw().numpy()
+    p = stats.kstest(z, "norm").pvalue
+    assert p >= ALPHA, f"not standard normal (KS p={p:.3g})"
+
+
+def test_standard_normal_float64_is_standard_normal():
+    from skpriv.mechanisms._torch import standard_normal_float64
+
+    out = standard_normal_float64((3, 5), _gen(11), "cpu")
+    assert out.shape == (3, 5) and out.dtype == torch.float64
+    assert standard_normal_float64((7,), _gen(12), "cpu").shape == (7,)  # odd
+    _normal_ks_ok(lambda: standard_normal_float64((200_001,), _gen(13), "cpu"))
+
+
+def test_standard_normal_ks_has_power():
+    from skpriv.mechanisms._torch import standard_normal_float64
+
+    with pytest.raises(AssertionError, match="not standard normal"):
+        _normal_ks_ok(
+            lambda: standard_normal_float64((200_001,), _gen(14), "cpu") * 1.05
+        )
