@@ -259,6 +259,11 @@ class PrivacyMixin:
         unexpected = _unexpected_fit_params(self._fit, fit_params)
         if unexpected:
             reject_fit_params(self, unexpected)
+        # A PrivacyBudget active around this fit (``with budget:``) refuses
+        # before any work when the planned event would exceed it.
+        from .accounting._budget import after_fit, before_fit
+
+        budgets = before_fit(self, _num_samples(X))
         rng = check_random_state(getattr(self, "random_state", None))
         call_hiding_values(self._fit, X, y, rng=rng, **fit_params)
         n_samples = _num_samples(X)
@@ -271,6 +276,7 @@ class PrivacyMixin:
                 f"{type(self).__name__} recorded {self.dp_event_!r}, not a "
                 f"dp_accounting.DpEvent."
             )
+        after_fit(self, budgets)
         return self
 
     def _n_protected_units(self, n_samples):

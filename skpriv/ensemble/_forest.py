@@ -10,8 +10,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import DP, PUBLIC, PrivacyMixin, declared_releases, privacy_constraints
-from ..utils._classes import encode_classes
 from ..mechanisms import DiscreteLaplace
+from ..utils._classes import encode_classes
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import Interval, validate_data
 from ..utils._validation import clip_to_bounds, resolve_bounds

@@ -21,12 +21,12 @@ from ..base import (
     privacy_constraints,
     reject_fit_params,
 )
+from ..utils._classes import encode_classes
 from ..utils._docstrings import PARAM_DOCS, inject_docstring
 from ..utils._sklearn_compat import Interval, StrOptions, validate_data
 from ..utils._validation import check_data_norm, clip_rows_l2, resolve_data_norm
 from . import _mechanisms as mech
 from ._budget import calibration_epsilon
-from ..utils._classes import encode_classes
 
 __all__ = ["DPLogisticRegression"]
 

@@ -134,3 +134,24 @@ def test_invalid_budget_parameters():
         PrivacyBudget(1.0, delta=1.0)
     with pytest.raises(ValueError, match="accountant"):
         PrivacyBudget(1.0, accountant="basic")
+
+
+def test_an_estimator_fit_inside_with_budget_is_charged_and_refused_before_work():
+    # The fit template consults the active budget: a fit whose planned event
+    # exceeds what is left raises before any work and records nothing.
+    import numpy as np
+    import pytest
+
+    from skpriv.accounting import PrivacyBudget
+    from skpriv.exceptions import BudgetExceededError
+    from skpriv.preprocessing import LaplaceNoise
+
+    X = np.random.default_rng(0).uniform(size=(30, 2))
+    budget = PrivacyBudget(epsilon=1.5)
+    with budget:
+        LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0).fit(X)
+        second = LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0)
+        with pytest.raises(BudgetExceededError):
+            second.fit(X)
+    assert not hasattr(second, "dp_event_")
+    assert budget.spent[0] == pytest.approx(1.0)
