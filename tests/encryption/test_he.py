@@ -25,17 +25,24 @@ def cancer():
     return StandardScaler().fit_transform(X), y
 
 
-def _models(cancer):
-    X, y = cancer
+def _digits():
     Xd, yd = load_digits(return_X_y=True)
-    Xd = StandardScaler().fit_transform(Xd)
-    return [
-        (LogisticRegression(max_iter=500).fit(X, y), X),
-        (LogisticRegression(max_iter=500).fit(Xd, yd), Xd),
-        (LinearSVC().fit(Xd, yd), Xd),
-        (LinearRegression().fit(X, X[:, 0] * 3 + y), X),
-        (DPLogisticRegression(epsilon=1.0, data_norm=5.0, random_state=0).fit(X, y), X),
-    ]
+    return StandardScaler().fit_transform(Xd), yd
+
+
+MODELS = {
+    "logistic": lambda X, y: (LogisticRegression(max_iter=500).fit(X, y), X),
+    "linear": lambda X, y: (LinearRegression().fit(X, X[:, 0] * 3 + y), X),
+    "dp_logistic": lambda X, y: (
+        DPLogisticRegression(epsilon=1.0, data_norm=5.0, random_state=0).fit(X, y),
+        X,
+    ),
+    "logistic_10_classes": lambda X, y: (
+        LogisticRegression(max_iter=500).fit(*_digits()),
+        _digits()[0],
+    ),
+    "linear_svc_10_classes": lambda X, y: (LinearSVC().fit(*_digits()), _digits()[0]),
+}
 
 
 def _assert_scores_close(got, want):
@@ -44,8 +51,12 @@ def _assert_scores_close(got, want):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-3 * scale)
 
 
-def test_decrypted_scores_equal_plaintext_scores(cancer, context):
-    for model, X in _models(cancer):
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if "classes" in n else n for n in MODELS],
+)
+def test_decrypted_scores_equal_plaintext_scores(name, cancer, context):
+    for model, X in [MODELS[name](*cancer)]:
         he = HEModel(model)
         X = X[:300]
         enc_scores = he.decision_function_encrypted(he.encrypt(X, context))
