@@ -777,33 +777,23 @@ class DPNeuralNetMixin:
     def _add_noise(self, run):
         # The grid-snapped Gaussian (skpriv.mechanisms.TorchGaussian): the
         # noisy sum is a multiple of the grid step, so its low-order bits
-        # carry nothing; dividing by the expected batch and casting to the
-        # parameter dtype are post-processing. All parameters go through one
-        # flat float64 buffer: one noise draw, a few kernels per step.
+        # carry nothing; casting it to the parameter dtype is post-processing.
+        # On an accelerator the finiteness check stays on the device (no host
+        # synchronisation per step) and is read at the end of the epoch,
+        # before anything computed from these steps is released.
         mech = run.mechanism
-        params = [p for p in self.module_.parameters() if p.requires_grad]
-        for p in params:
+        on_cpu = self._param_device().type == "cpu"
+        for p in self.module_.parameters():
+            if not p.requires_grad:
+                continue
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-        if mech is None or not params:
-            for p in params:
-                p.grad.div_(run.expected_batch)
-            return
-        flat = torch.cat([p.grad.reshape(-1).to(torch.float64) for p in params])
-        on_cpu = flat.device.type == "cpu"
-        # On an accelerator the finiteness check is kept on the device (no
-        # host synchronisation per step) and read at the end of the epoch,
-        # before anything computed from these steps is released.
-        if not on_cpu:
-            finite = torch.isfinite(flat.sum())
-            run.finite = finite if run.finite is None else run.finite & finite
-        noisy = mech.randomise(flat, run.noise_gen, check_finite=on_cpu)
-        noisy.div_(run.expected_batch)
-        offset = 0
-        for p in params:
-            size = p.numel()
-            p.grad.copy_(noisy[offset : offset + size].view_as(p))
-            offset += size
+            if mech is not None:
+                if not on_cpu:
+                    finite = torch.isfinite(p.grad).all()
+                    run.finite = finite if run.finite is None else run.finite & finite
+                p.grad.copy_(mech.randomise(p.grad, run.noise_gen, check_finite=on_cpu))
+            p.grad.div_(run.expected_batch)
 
     def _check_finite_steps(self, run):
         if run.finite is not None and not bool(run.finite):
