@@ -294,6 +294,12 @@ def epsilon_of(event, delta: float, accountant: str = "pld") -> float:
         # enough and instant.
         accountant = "rdp"
     acc = make_accountant(accountant)
+    if not acc.supports(event) and accountant == "pld":
+        # Events dp-accounting's PLD accountant cannot compose (its
+        # RepeatAndSelectDpEvent, which private searches record) have an RDP
+        # analysis: use it rather than fail.
+        accountant = "rdp"
+        acc = make_accountant(accountant)
     if not acc.supports(event):
         raise ValueError(
             f"The {accountant!r} accountant does not support the recorded events "

@@ -172,10 +172,14 @@ class StableKFold(BaseCrossValidator):
 
 def _row_bytes(X):
     """The bytes of each row of ``X``: a function of that row's values only."""
-    if hasattr(X, "iloc"):  # a DataFrame: mixed dtypes, values by repr
-        for row in X.itertuples(index=False, name=None):
-            yield repr(row).encode()
-        return
+    if hasattr(X, "iloc"):
+        if all(getattr(d, "kind", "O") in "biuf" for d in getattr(X, "dtypes", [])):
+            # Plain numeric columns: the same numbers as an ndarray's.
+            X = X.to_numpy(dtype=np.float64)
+        else:  # mixed or extension dtypes: values by repr
+            for row in X.itertuples(index=False, name=None):
+                yield repr(row).encode()
+            return
     if sparse.issparse(X):
         X = sparse.csr_array(X)
         X.sum_duplicates()
@@ -190,6 +194,9 @@ def _row_bytes(X):
     X = np.asarray(X)
     if X.ndim == 1:
         X = X.reshape(-1, 1)
+    if X.dtype.kind in "biu":
+        # The same numbers hash the same whatever container or integer type.
+        X = X.astype(np.float64)
     if X.dtype.kind in "biufc":
         X = np.ascontiguousarray(X)
         # -0.0 and 0.0 are the same value; so are NaNs whatever their payload.

@@ -130,13 +130,9 @@ def test_privacy_spent_equals_epsilon_and_covers_everything():
     assert spent.uncovered == ()
 
 
-@pytest.mark.xfail(
-    reason="dp-accounting's PLD accountant cannot compose RepeatAndSelectDpEvent; "
-    "needs epsilon_of to fall back to RDP for it (requested from the lead)",
-    raises=ValueError,
-    strict=False,
-)
 def test_privacy_spent_default_accountant():
+    # The PLD accountant cannot compose RepeatAndSelectDpEvent: epsilon_of
+    # composes it with RDP, as the search calibrates it.
     search = _search().fit(X, Y)
     assert privacy_spent(search, strict=True).epsilon == pytest.approx(search.epsilon_)
 
