@@ -103,6 +103,7 @@ class SkprivClient(NumPyClient):
             if self.adapter.encode_labels:
                 self.y = np.searchsorted(self.classes, self.y).astype(np.int64)
         self.Xk = self.adapter.prepare_X(self.X)
+        self.seed = seed
         self.rng = check_random_state(seed)
         if max_client_rows is not None and len(self.y) > int(max_client_rows):
             # The count itself is not quoted: it is the client's own data.
@@ -135,7 +136,8 @@ class SkprivClient(NumPyClient):
         parameters : list of ndarray
             The global weights sent by the server.
         config : dict
-            Configuration sent by the server (unused).
+            Configuration sent by the server: its ``server_round`` (public)
+            is mixed into a seeded client's local seed.
 
         Returns
         -------
@@ -155,7 +157,7 @@ class SkprivClient(NumPyClient):
             self.y,
             classes=self.inner_classes,
             epochs=self.estimator.local_epochs,
-            seed=int(self.rng.integers(2**31 - 1)),
+            seed=self._local_seed(config),
             proximal_mu=self.estimator.proximal_mu,
         )
         # With client-level DP the server weighs clients equally (bounded
@@ -172,6 +174,19 @@ class SkprivClient(NumPyClient):
                     "every client, or scale the data."
                 )
         return weights, n, {}
+
+    def _local_seed(self, config):
+        """This round's local training seed.
+
+        A Flower deployment makes the client afresh for every message, so a
+        seeded client would repeat its first draw every round: the round
+        number the server sends (public) is mixed into the seed instead.
+        """
+        rnd = (config or {}).get("server_round")
+        if rnd is None or not isinstance(self.seed, (int, np.integer)):
+            return int(self.rng.integers(2**31 - 1))
+        sequence = np.random.SeedSequence([int(self.seed), int(rnd)])
+        return int(np.random.default_rng(sequence).integers(2**31 - 1))
 
     def evaluate(self, parameters, config):
         """Score the global model on this client's rows.

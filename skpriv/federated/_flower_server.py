@@ -45,6 +45,13 @@ def _secagg_ranges(n_clients, param_bound, max_client_rows):
     }
 
 
+def _round_config(server_round):
+    # The round number (public) lets a client that Flower re-makes every
+    # round (one process per message in a deployment) draw a fresh local
+    # seed each round from its own seed.
+    return {"server_round": int(server_round)}
+
+
 def _weighted_score(metrics):
     total = sum(n for n, _ in metrics)
     if not total:
@@ -114,7 +121,7 @@ class _Recorder(Strategy):
             # would skip it, and a noiseless round is not DP).
             self._dp_round(server_round, [])
             return []
-        ins = FitIns(self.parameters, {})
+        ins = FitIns(self.parameters, _round_config(server_round))
         return [(client, ins) for client in chosen]
 
     def aggregate_fit(self, server_round, results, failures):
@@ -302,6 +309,7 @@ def make_strategy(
         min_available_clients=n_fit,
         initial_parameters=ndarrays_to_parameters(adapter.get_weights(model)),
         evaluate_metrics_aggregation_fn=_weighted_score,
+        on_fit_config_fn=_round_config,
     )
     lr = estimator.server_learning_rate
     if estimator.aggregation == "fedavg":
@@ -394,6 +402,29 @@ def fitted_estimator(strategy):
     return fed
 
 
+def _secagg_workflow(n_clients, round_timeout, param_bound, max_client_rows):
+    """Flower's default workflow with SecAgg+ fit rounds (see make_server_app)."""
+    import math
+
+    from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
+
+    if n_clients < 3:
+        raise ValueError(
+            f"secure_aggregation=True needs at least 3 clients; got {n_clients}."
+        )
+    _check_bounds(param_bound, max_client_rows)
+    ranges = _secagg_ranges(n_clients, param_bound, max_client_rows)
+    k = int(min(n_clients - 1, 2 * math.ceil(math.log2(n_clients)) + 2))
+    return DefaultWorkflow(
+        fit_workflow=SecAggPlusWorkflow(
+            num_shares=k + 1,
+            reconstruction_threshold=k // 2 + 1,
+            timeout=round_timeout,
+            **ranges,
+        )
+    )
+
+
 def make_server_app(
     estimator,
     *,
@@ -472,8 +503,6 @@ def make_server_app(
     >>> type(server_app).__name__
     'ServerApp'
     """
-    import math
-
     from flwr.server import LegacyContext, ServerApp, ServerAppComponents, ServerConfig
 
     strategy = make_strategy(
@@ -494,29 +523,12 @@ def make_server_app(
             return ServerAppComponents(strategy=strategy, config=config)
 
         return ServerApp(server_fn=server_fn), strategy
-    if n_clients < 3:
-        raise ValueError(
-            f"secure_aggregation=True needs at least 3 clients; got {n_clients}."
-        )
-    from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
-
-    _check_bounds(param_bound, max_client_rows)
-    ranges = _secagg_ranges(n_clients, param_bound, max_client_rows)
-    k = int(min(n_clients - 1, 2 * math.ceil(math.log2(n_clients)) + 2))
+    workflow = _secagg_workflow(n_clients, round_timeout, param_bound, max_client_rows)
     app = ServerApp()
 
     @app.main()
     def main(grid, context):
-        legacy = LegacyContext(context=context, config=config, strategy=strategy)
-        workflow = DefaultWorkflow(
-            fit_workflow=SecAggPlusWorkflow(
-                num_shares=k + 1,
-                reconstruction_threshold=k // 2 + 1,
-                timeout=round_timeout,
-                **ranges,
-            )
-        )
-        workflow(grid, legacy)
+        workflow(grid, LegacyContext(context=context, config=config, strategy=strategy))
 
     return app, strategy
 
