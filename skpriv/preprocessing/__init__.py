@@ -1,6 +1,7 @@
 """skpriv.preprocessing."""
 
 from ._masking import Masker
+from ._microaggregation import Microaggregator
 from ._noise import GaussianNoise, LaplaceNoise
 from ._randomized_response import RandomizedResponse
 from ._scalers import DPMinMaxScaler, DPStandardScaler
@@ -11,5 +12,6 @@ __all__ = [
     "GaussianNoise",
     "LaplaceNoise",
     "Masker",
+    "Microaggregator",
     "RandomizedResponse",
 ]

@@ -154,6 +154,12 @@ _EXPECTED_FAILED_CHECKS = {
             "leave a single private class."
         ),
     },
+    "Microaggregator": {
+        "check_methods_subset_invariance": (
+            "each transform groups the rows it is given (k-anonymity of that "
+            "batch); one row cannot form a group of k"
+        ),
+    },
     # -- model_selection --
     **{
         name: {
@@ -698,12 +704,18 @@ def parametrize_with_checks(estimators):
 
     def gen():
         for est in estimators:
+            failures = expected_failed_checks(est)
             yield from estimator_checks_generator(
-                est,
-                legacy=True,
-                expected_failed_checks=expected_failed_checks(est),
-                mark="xfail",
+                est, legacy=True, expected_failed_checks=failures, mark="xfail"
             )
-            yield from privacy_checks(est)
+            # The privacy checks honour the same table.
+            for est_, check in privacy_checks(est):
+                reason = failures.get(check.func.__name__)
+                if reason is None:
+                    yield est_, check
+                else:
+                    yield pytest.param(
+                        est_, check, marks=pytest.mark.xfail(reason=reason)
+                    )
 
     return pytest.mark.parametrize("estimator, check", list(gen()), ids=_check_id)
