@@ -40,6 +40,11 @@ class ParameterAdapter:
     encode_labels : bool
         Whether the inner estimator is trained on integer label codes
         ``0..n_classes-1`` (True, e.g. torch nets) or on the original labels.
+    trains_on_zero_rows : bool
+        Whether :meth:`local_fit` accepts a client with no rows. A DP local
+        learner that does (its mechanism run on an empty data set: noise
+        only) lets a declared client population (``client_ids``) cover the
+        removal of a client's only row; see the federated user guide.
 
     See Also
     --------
@@ -81,6 +86,7 @@ class ParameterAdapter:
 
     supports_proximal = False
     encode_labels = False
+    trains_on_zero_rows = False
 
     def initialize(self, estimator, n_features, classes, rng):
         """Fit ``estimator``'s structure and set its initial global weights.

@@ -91,6 +91,17 @@ def hiding_values(method):
 
 
 _NO_DP = "uncovered: trained without differential privacy (no noise, non-DP learner)"
+_UNDECLARED = (
+    "uncovered: record-level DP of the local learner with given clients, but "
+    "no declared client population: removing the only row of a client removes "
+    "the client, which that guarantee does not cover; declare every client "
+    "with client_ids= (and a local learner that trains on zero rows)"
+)
+_NO_EMPTY = (
+    "uncovered: record-level DP of the local learner, which cannot train a "
+    "declared client on zero rows: removing a client's only row would fail "
+    "the fit instead of releasing noise"
+)
 
 
 class BaseFederated(PrivacyMixin, BaseEstimator):
@@ -110,6 +121,7 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         **privacy_constraints("delta", "random_state"),
         "secure_aggregation": ["boolean"],
         "n_clients": [Interval(Integral, 1, None, closed="left"), None],
+        "client_ids": ["array-like", None],
         "partition": [StrOptions({"iid", "dirichlet"})],
         "dirichlet_alpha": [Interval(Real, 0, None, closed="neither")],
         "n_jobs": [Integral, None],
@@ -144,6 +156,8 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             if self.__dict__.get("_clients_given", False):
                 reason = "uncovered: the client ids passed to fit"
                 kinds["n_clients_"] = kinds["client_ids_"] = reason
+        elif self.__dict__.get("_model_gap"):
+            kinds["estimator_"] = self._model_gap
         return kinds
 
     # ------------------------------------------------------------------ helpers
@@ -154,8 +168,30 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         return self.epsilon is not None or self.noise_multiplier > 0
 
     def _n_clients(self) -> int:
-        """The public number of clients (``n_clients``; 10 when None)."""
-        return 10 if self.n_clients is None else int(self.n_clients)
+        """The public number of clients: ``n_clients``, else the declared
+        population ``client_ids``, else 10."""
+        if self.n_clients is not None:
+            return int(self.n_clients)
+        if self.client_ids is not None:
+            return len(self._declared_ids())
+        return 10
+
+    def _declared_ids(self):
+        """``client_ids`` checked: a non-empty 1-d array of distinct ids."""
+        ids = np.asarray(self.client_ids)
+        if ids.ndim != 1 or ids.size == 0:
+            raise ValueError(
+                "client_ids must be a non-empty 1-d list of client ids (the "
+                "public client population)."
+            )
+        if np.unique(ids).size != ids.size:
+            raise ValueError("client_ids must not repeat an id.")
+        if self.n_clients is not None and int(self.n_clients) != ids.size:
+            raise ValueError(
+                f"n_clients={self.n_clients} disagrees with the {ids.size} ids "
+                f"of client_ids; give one of them, or make them agree."
+            )
+        return ids
 
     def _check_config(self, clients_given=False):
         if self._dp_on() and self.clip_norm is None:
@@ -166,13 +202,13 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             )
         if self._dp_on():
             check_delta(self.delta, allow_zero=False)
-            if clients_given and self.n_clients is None:
+            if clients_given and self.n_clients is None and self.client_ids is None:
                 raise ValueError(
                     "Client-level DP with fit(..., clients=ids) needs n_clients, "
                     "the public number of clients: the noisy sum is divided by "
                     "client_fraction * n_clients (a fixed denominator), since "
                     "the true number of clients is private. Pass e.g. "
-                    "n_clients=100."
+                    "n_clients=100, or declare the clients with client_ids=."
                 )
 
     def _resolved_noise_multiplier(self) -> float:
@@ -222,6 +258,8 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
     # --------------------------------------------------------------------- fit
     def _partition(self, X, y, clients, rng):
         n = X.shape[0]
+        if clients is not None and self.client_ids is not None:
+            return self._declared_partition(clients, n)
         if clients is not None:
             ids, parts = clients_from_ids(clients, n)
             return ids, parts
@@ -236,7 +274,34 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             parts = partition_iid(n, n_clients, rng)
         else:
             parts = partition_dirichlet(y, n_clients, self.dirichlet_alpha, rng)
-        return np.arange(n_clients), parts
+        names = (
+            np.arange(n_clients) if self.client_ids is None else self._declared_ids()
+        )
+        return names, parts
+
+    def _declared_partition(self, clients, n):
+        """Rows of each declared client, in ``client_ids`` order (possibly none)."""
+        declared = self._declared_ids()
+        ids, parts = clients_from_ids(clients, n)
+        if declared.dtype.kind != ids.dtype.kind and not (
+            declared.dtype.kind in "iuf" and ids.dtype.kind in "iuf"
+        ):
+            raise ValueError(
+                "clients and client_ids hold ids of different types; use the "
+                "same ids in both."
+            )
+        position = {k: i for i, k in enumerate(declared.tolist())}
+        unknown = sum(k not in position for k in ids.tolist())
+        if unknown:
+            # The ids themselves may identify people: only their count is named.
+            raise ValueError(
+                f"clients holds {unknown} id(s) missing from client_ids; declare "
+                f"every client that may hold rows."
+            )
+        full = [np.zeros(0, dtype=np.intp) for _ in declared]
+        for k, rows in zip(ids.tolist(), parts):
+            full[position[k]] = rows
+        return declared, full
 
     def _federate(self, X, y, clients, rng, classes):
         """The FedAvg loop; ``y`` is already encoded for the inner estimator."""
@@ -251,11 +316,22 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             )
         ids, parts = self._partition(X, y, clients, rng)
         sizes = np.array([len(p) for p in parts])
-        if np.any(sizes == 0):
+        declared = clients is not None and self.client_ids is not None
+        if np.any(sizes == 0) and not declared:
             raise ValueError(
-                f"clients {ids[sizes == 0].tolist()} have zero rows; every client "
-                f"needs at least one."
+                f"{int(np.sum(sizes == 0))} client(s) have zero rows; every "
+                f"client needs at least one."
             )
+        inner_dp = hasattr(base, "_planned_dp_event")
+        if declared and inner_dp and not plan.dp and np.any(sizes == 0):
+            if not adapter.trains_on_zero_rows:
+                raise ValueError(
+                    f"a client declared in client_ids has no rows, and the DP "
+                    f"local learner {type(base).__name__} cannot train on zero "
+                    f"rows (its mechanism run on no data), which the record-level "
+                    f"guarantee then needs. Add client-level DP (noise_multiplier "
+                    f"or epsilon) or leave out the empty client."
+                )
         n_clients = len(parts)
         if self.secure_aggregation and n_clients < 3:
             raise ValueError(
@@ -272,7 +348,15 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         # Whether the model is claimed DP (client-level noise, or a DP local
         # learner): then nothing else computed from private data without
         # noise may be released (history, weights, step counters).
-        private = dp or hasattr(base, "_planned_dp_event")
+        private = dp or inner_dp
+        # Record-level DP from the local learner alone covers a removed row
+        # only if its client stays in the average (see _release_kinds).
+        gap = None
+        if private and not dp and clients is not None:
+            if not declared:
+                gap = _UNDECLARED
+            elif not adapter.trains_on_zero_rows:
+                gap = _NO_EMPTY
 
         Xk = adapter.prepare_X(X)
         # Each client's rows, gathered once (one copy, contiguous views) and
@@ -316,6 +400,10 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
             else:
                 chosen = np.arange(n_clients)
             seeds = rng.integers(0, 2**31 - 1, size=len(chosen))
+            if not private and declared:
+                # Without DP a declared client with no rows simply sits out.
+                keep = sizes[chosen] > 0
+                chosen, seeds = chosen[keep], seeds[keep]
             record = {"round": rnd + 1}
             if not private:
                 record["n_clients"] = int(len(chosen))
@@ -336,9 +424,16 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
                 )
             try:
                 if len(chosen):
-                    jobs = [(*client_rows[k], s) for k, s in zip(chosen, seeds)]
-                    results = self._train_round(
-                        adapter, global_est, jobs, classes, parallel
+                    results = self._train_chosen(
+                        adapter,
+                        global_est,
+                        client_rows,
+                        chosen,
+                        seeds,
+                        classes,
+                        parallel,
+                        skip_empty=not inner_dp or dp,
+                        gvec=gvec,
                     )
             except BaseException:
                 if pending is not None:
@@ -395,9 +490,10 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         self.n_rounds_ = self.n_rounds
         self._private_model = private
         self._clients_given = clients is not None
+        self._model_gap = gap
         for attr in ("n_clients_", "client_ids_"):
             self.__dict__.pop(attr, None)
-        if clients is None or not private:
+        if clients is None or not private or declared:
             # Under DP, the ids and count of the clients given to fit would
             # tell who took part: they are not kept.
             self.n_clients_ = n_clients
@@ -406,6 +502,38 @@ class BaseFederated(PrivacyMixin, BaseEstimator):
         self.noise_multiplier_ = plan.noise_multiplier
         self._record_events(plan, inner_events, self.n_rounds)
         return self
+
+    def _train_chosen(
+        self,
+        adapter,
+        global_est,
+        client_rows,
+        chosen,
+        seeds,
+        classes,
+        parallel,
+        *,
+        skip_empty,
+        gvec,
+    ):
+        """Train the round's chosen clients, in ``chosen`` order.
+
+        A declared client with no rows either keeps the global model (a zero
+        update: without a DP local learner, or under client-level DP, whose
+        noise covers it) or, with a DP local learner and no client-level
+        noise, trains on zero rows (its mechanism on no data: noise only).
+        """
+        empty = [len(client_rows[k][1]) == 0 for k in chosen]
+        if not any(empty) or not skip_empty:
+            jobs = [(*client_rows[k], s) for k, s in zip(chosen, seeds)]
+            return self._train_round(adapter, global_est, jobs, classes, parallel)
+        jobs = [(*client_rows[k], s) for k, s, e in zip(chosen, seeds, empty) if not e]
+        trained = iter(
+            self._train_round(adapter, global_est, jobs, classes, parallel)
+            if jobs
+            else []
+        )
+        return [(gvec.copy(), {}, None) if e else next(trained) for e in empty]
 
     def _train_round(self, adapter, global_est, jobs, classes, parallel):
         """Local training of the sampled clients: vectorized, sequential or joblib."""

@@ -75,6 +75,17 @@ _COMMON_PARAMS = """estimator : estimator object, default=None
         denominator of the noisy average (the true count is private and is
         never used). Unused with ``clients`` and no DP.
 
+    client_ids : array-like of shape (n_declared,), default=None
+        The public client population: every id that ``fit(..., clients=)``
+        may hold. A declared client without rows takes part all the same
+        (a zero update; with a DP local learner, its training on zero rows:
+        noise only), so removing a client's only row does not remove the
+        client, and the average is over the public count. Required for the
+        record-level guarantee of a DP local learner with given clients;
+        under client-level DP it also sets ``n_clients`` (its length) when
+        that is not given. Simulated clients (no ``clients``) are named by
+        it.
+
     partition : {{"iid", "dirichlet"}}, default="iid"
         How rows are dealt to simulated clients: uniformly at random, or by a
         per-class Dirichlet(``dirichlet_alpha``) split (label skew).
@@ -251,6 +262,7 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
         delta=1e-5,
         secure_aggregation=False,
         n_clients=None,
+        client_ids=None,
         partition="iid",
         dirichlet_alpha=0.5,
         random_state=None,
@@ -272,6 +284,7 @@ class FederatedClassifier(ClassifierMixin, BaseFederated):
         self.delta = delta
         self.secure_aggregation = secure_aggregation
         self.n_clients = n_clients
+        self.client_ids = client_ids
         self.partition = partition
         self.dirichlet_alpha = dirichlet_alpha
         self.random_state = random_state
@@ -511,6 +524,7 @@ class FederatedRegressor(RegressorMixin, BaseFederated):
         delta=1e-5,
         secure_aggregation=False,
         n_clients=None,
+        client_ids=None,
         partition="iid",
         dirichlet_alpha=0.5,
         random_state=None,
@@ -530,6 +544,7 @@ class FederatedRegressor(RegressorMixin, BaseFederated):
         self.delta = delta
         self.secure_aggregation = secure_aggregation
         self.n_clients = n_clients
+        self.client_ids = client_ids
         self.partition = partition
         self.dirichlet_alpha = dirichlet_alpha
         self.random_state = random_state

@@ -411,7 +411,11 @@ def _server_main(grid, context):
         _secagg_ok=True,
         # Under DP the denominator is the declared population when there is
         # one, else the number of nodes the run waits for (both public).
-        _public_clients=estimator.n_clients,
+        _public_clients=(
+            None
+            if estimator.n_clients is None and estimator.client_ids is None
+            else estimator._n_clients()
+        ),
     )
     server_config = ServerConfig(
         num_rounds=int(estimator.n_rounds), round_timeout=timeout
