@@ -322,3 +322,26 @@ def test_superlink_and_two_supernodes_with_flwr_run(tmp_path):
     assert not list(output.parent.glob(".*.tmp"))  # written atomically
     for pid in [p.pid for p in procs]:
         assert not _descendants(pid)
+
+
+def test_the_model_is_saved_encrypted_when_a_key_is_configured(tmp_path, monkeypatch):
+    from skpriv.encryption import Key, load
+
+    key = Key.generate()
+    text = key.export()
+    monkeypatch.setenv("FED_KEY", text if isinstance(text, str) else text.decode())
+    X, y = make_classification(
+        n_samples=40, n_features=3, n_informative=2, n_redundant=0, random_state=0
+    )
+    fed = FederatedClassifier(n_rounds=1, classes=[0, 1], random_state=0)
+    fed.fit(X, y, clients=np.arange(40) % 2)
+    out = tmp_path / "sub" / "model.skpriv"
+    flower_app._save(fed, out, "FED_KEY")
+    back = load(
+        out,
+        Key.from_env("FED_KEY"),
+        trusted=["skpriv.federated._adapters.LinearPartialFitAdapter"],
+    )
+    np.testing.assert_array_equal(back.predict(X), fed.predict(X))
+    flower_app._save(fed, tmp_path / "plain.joblib", "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.joblib", "sub"]
