@@ -34,6 +34,7 @@ from ..utils._sklearn_compat import (
 from ..utils._validation import check_delta, check_epsilon
 from ._callbacks import audit_callbacks, enforce, split_kind
 from ._clipping import PerSampleClipper
+from ._distributed import data_fingerprint, resolve_distributed
 from ._dpsgd import (
     PoissonBatches,
     dp_event_of,
@@ -63,6 +64,7 @@ _DP_PARAMS = (
     "max_physical_batch_size",
     "fix_module",
     "data_on_device",
+    "distributed",
     "random_state",
 )
 
@@ -83,6 +85,7 @@ class _Run:
     sample_rate = None
     steps_per_epoch = None
     expected_batch = None
+    dist = None
 
 
 class DPNeuralNetMixin:
@@ -140,6 +143,7 @@ class DPNeuralNetMixin:
         "max_physical_batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "fix_module": ["boolean"],
         "data_on_device": ["boolean", StrOptions({"auto"})],
+        "distributed": ["boolean", StrOptions({"auto"})],
     }
 
     # -- validation --------------------------------------------------------
@@ -613,9 +617,18 @@ class DPNeuralNetMixin:
         run.sample_rate = plan.sample_rate
         run.steps_per_epoch = plan.steps_per_epoch
         run.expected_batch = plan.batch_size
-        run.sampler_gen = np.random.default_rng(self._seed(3))
         device = self._param_device()
-        run.noise_gen = torch.Generator(device=device).manual_seed(self._seed(4))
+        seeds = [self._seed(3), self._seed(4)]
+        run.dist = resolve_distributed(self.distributed, device)
+        if run.dist is not None:
+            # One Poisson sample and one noise draw for all workers: rank 0's
+            # seeds (random_state=None draws different ones per worker) and
+            # rank 0's initial module, on data every worker must share.
+            self._check_same_data(run.dist, dataset)
+            seeds = run.dist.broadcast_ints(seeds)
+            run.dist.broadcast_module(self.module_)
+        run.sampler_gen = np.random.default_rng(seeds[0])
+        run.noise_gen = torch.Generator(device=device).manual_seed(seeds[1])
         n_dims = sum(p.numel() for p in self.module_.parameters() if p.requires_grad)
         run.mechanism = noise_mechanism(
             plan.noise_multiplier, float(self.max_grad_norm), n_dims
@@ -627,6 +640,21 @@ class DPNeuralNetMixin:
         self._dp_run_ = run
         with self._first_forward(dataset):
             self._probe_sample_mixing(dataset, fit_params or {})
+
+    def _check_same_data(self, dist, dataset):
+        fast = PoissonBatches(dataset, 1.0, 1, None, "cpu", None, False).fast
+        prints = [float(len(dataset)), float(self.batch_size)]
+        # Six numbers either way, so that every worker's collective matches.
+        prints += data_fingerprint(fast) if fast is not None else [-1.0] * 6
+        if not dist.same_everywhere(prints):
+            raise ValueError(
+                f"Distributed DP-SGD (world size {dist.world_size}) needs every "
+                f"worker to call fit with the same training data and batch_size: "
+                f"the workers draw one common Poisson sample of all rows and each "
+                f"processes its share of it, but the workers' data differ. Pass "
+                f"the full X and y on every worker, or distributed=False to "
+                f"train each worker on its own."
+            )
 
     @contextmanager
     def _first_forward(self, dataset):
@@ -712,6 +740,7 @@ class DPNeuralNetMixin:
                 self.device,
                 self._module_dtype(),
                 self.data_on_device,
+                shard=None if run.dist is None else run.dist.shard,
             )
         return run.batches
 
@@ -781,13 +810,17 @@ class DPNeuralNetMixin:
         # On an accelerator the finiteness check stays on the device (no host
         # synchronisation per step) and is read at the end of the epoch,
         # before anything computed from these steps is released.
+        # Distributed: the workers' clipped sums are added first (one
+        # all-reduce), then every worker adds the same noise to the same sum.
         mech = run.mechanism
         on_cpu = self._param_device().type == "cpu"
-        for p in self.module_.parameters():
-            if not p.requires_grad:
-                continue
+        params = [p for p in self.module_.parameters() if p.requires_grad]
+        for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
+        if run.dist is not None:
+            run.dist.all_reduce_sum([p.grad for p in params])
+        for p in params:
             if mech is not None:
                 if not on_cpu:
                     finite = torch.isfinite(p.grad).all()

@@ -111,6 +111,7 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
         max_physical_batch_size=None,
         fix_module=False,
         data_on_device="auto",
+        distributed="auto",
         random_state=None,
         train_split=None,
         classes=None,
@@ -137,6 +138,7 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
         self.max_physical_batch_size = max_physical_batch_size
         self.fix_module = fix_module
         self.data_on_device = data_on_device
+        self.distributed = distributed
         self.random_state = random_state
 
     check_data = DPNeuralNetMixin.check_data

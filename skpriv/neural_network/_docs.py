@@ -75,6 +75,17 @@ DP_NET_PARAMS = (
         (pinned, non-blocking). Applies to arrays, tensors and plain skorch
         ``Dataset``\\ s of them; other Datasets are read row by row.
 
+    distributed : {{"auto"}} or bool, default="auto"
+        Train across the workers of a ``torch.distributed`` process group
+        (launched by ``torchrun``; gloo on CPUs, NCCL on GPUs). Every worker
+        calls ``fit`` with the same data; they draw one common Poisson
+        sample (seeded by rank 0), each clips the per-sample gradients of
+        its share of the sampled rows, one all-reduce sums them, and every
+        worker adds the same noise, so noise is added once and ``epsilon_``
+        is that of one process. ``"auto"``: when a process group with more
+        than one worker is initialized; ``True`` requires one; ``False``
+        trains each process on its own.
+
     """
     + PARAM_DOCS["random_state"]
     + """ Seeds the module initialization, the Poisson sampling and the noise.

@@ -233,6 +233,10 @@ class PoissonBatches:
         Keep the bulk-indexed tensors on ``device`` and gather batches there
         (``"auto"``: when they fit in half the device's free memory), or keep
         them on the host and copy each batch.
+    shard : callable or None, default=None
+        Distributed DP-SGD: maps the sampled (global) indices to this
+        worker's part of them. The sample itself is drawn in full, so
+        workers sharing ``generator``'s seed draw the same one.
     """
 
     def __init__(
@@ -244,8 +248,10 @@ class PoissonBatches:
         device,
         dtype,
         data_on_device="auto",
+        shard=None,
     ):
         self.dataset = dataset
+        self.shard = shard
         self.sample_rate = float(sample_rate)
         self.steps = int(steps)
         self.generator = generator
@@ -273,7 +279,8 @@ class PoissonBatches:
         return self.steps
 
     def _indices(self):
-        return poisson_indices(self.n, self.sample_rate, self.generator)
+        idx = poisson_indices(self.n, self.sample_rate, self.generator)
+        return idx if self.shard is None else self.shard(idx)
 
     def __iter__(self):
         for _ in range(self.steps):
