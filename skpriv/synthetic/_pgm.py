@@ -1,0 +1,169 @@
+"""The graphical model: Private-PGM (``mbi``) estimation, numpy sampling.
+
+``mbi`` (Private-PGM, by MST's and AIM's author; JAX underneath) finds the
+graphical model whose marginals best fit the noisy measurements. It is an
+optional extra, imported on first use. The fitted model is kept as numpy
+conditional tables along a junction tree (:class:`MarginalModel`): sampling
+needs neither JAX nor ``mbi``, draws from the synthesizer's own generator
+(``mbi``'s sampler uses numpy's global state) and pickles small.
+"""
+
+import warnings
+
+import numpy as np
+
+__all__ = ["MarginalModel", "estimate", "import_mbi"]
+
+
+def import_mbi():
+    """``mbi``, or an ImportError naming the extra to install."""
+    try:
+        with warnings.catch_warnings():
+            # mbi warns at import that JAX runs in float32: counts here stay
+            # far below the 2**24 where float32 stops being exact for them,
+            # and changing JAX's global precision would change it for the
+            # user's other JAX code.
+            warnings.simplefilter("ignore")
+            import mbi
+            from mbi import estimation  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "skpriv.synthetic needs the Private-PGM package 'mbi' (and JAX): "
+            "pip install 'skpriv[synth]'."
+        ) from exc
+    return mbi
+
+
+def mbi_domain(sizes):
+    mbi = import_mbi()
+    return mbi.Domain(tuple(_attr(j) for j in range(len(sizes))), tuple(sizes))
+
+
+def _attr(j: int) -> str:
+    return f"c{j}"
+
+
+def to_mbi_measurements(measurements):
+    """``[(clique, noisy, sigma, weights or None)]`` -> mbi LinearMeasurements."""
+    mbi = import_mbi()
+    out = []
+    for clique, noisy, sigma, weights in measurements:
+        kwargs = {}
+        if weights is not None:
+            kwargs["query"] = mbi.WeightedQuery(np.asarray(weights, dtype=np.float64))
+        out.append(
+            mbi.LinearMeasurement(
+                np.asarray(noisy, dtype=np.float64),
+                tuple(_attr(j) for j in clique),
+                stddev=float(sigma),
+                **kwargs,
+            )
+        )
+    return out
+
+
+def estimate(sizes, measurements, n_rows, iters, warm_start=None):
+    """The mbi model fitting ``measurements`` (mirror descent), total ``n_rows``."""
+    mbi = import_mbi()
+    domain = mbi_domain(sizes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mbi.estimation.MirrorDescent().estimate(
+            domain,
+            to_mbi_measurements(measurements),
+            known_total=float(n_rows),
+            iters=int(iters),
+            warm_start=warm_start,
+        )
+
+
+def model_marginal(model, clique) -> np.ndarray:
+    """The model's (flattened, float64) marginal on ``clique`` (positions)."""
+    attrs = tuple(_attr(j) for j in clique)
+    factor = model.project(attrs)
+    return np.asarray(factor.transpose(attrs).datavector(), dtype=np.float64)
+
+
+class MarginalModel:
+    """A fitted graphical model as conditional tables, sampled with numpy.
+
+    Columns are drawn one after the other along the junction tree's
+    elimination order; each given the already drawn columns it shares a
+    clique with (its parents), from the model's conditional distribution.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Codes per column.
+    steps : list of (int, tuple of int, ndarray)
+        ``(column, parents, cdf)``: ``cdf`` has shape ``(prod of parent
+        sizes, size)``, the conditional CDF of the column given each parent
+        configuration (flattened in C order).
+    """
+
+    def __init__(self, sizes, steps):
+        self.sizes = tuple(int(s) for s in sizes)
+        self.steps = steps
+
+    @classmethod
+    def from_mbi(cls, model, n_columns):
+        """Conditional tables of an ``mbi`` model, along its junction tree."""
+        mbi = import_mbi()
+        sizes = [int(model.domain[_attr(j)]) for j in range(n_columns)]
+        from mbi import junction_tree, marginal_oracles
+
+        jtree, order = junction_tree.make_junction_tree(
+            model.domain, [tuple(cl) for cl in model.cliques]
+        )
+        nodes = list(jtree.nodes)
+        potentials = model.potentials.expand(nodes)
+        marginals = marginal_oracles.message_passing_stable(
+            potentials, float(model.total)
+        )
+        del mbi
+        index = {_attr(j): j for j in range(len(sizes))}
+        cliques = [set(cl) for cl in nodes]
+        steps, used = [], set()
+        for attr in order[::-1]:
+            related = set().union(*[cl for cl in cliques if attr in cl] or [set()])
+            parents = tuple(sorted(used & related, key=lambda a: index[a]))
+            attrs = parents + (attr,)
+            table = np.asarray(
+                marginals.project(attrs).transpose(attrs).datavector(flatten=False),
+                dtype=np.float64,
+            )
+            table = np.clip(table, 0.0, None).reshape(-1, sizes[index[attr]])
+            steps.append(
+                (index[attr], tuple(index[a] for a in parents), _conditional_cdf(table))
+            )
+            used.add(attr)
+        return cls(sizes, steps)
+
+    def sample(self, n_samples: int, rng) -> np.ndarray:
+        """``n_samples`` rows of codes, shape ``(n_samples, n_columns)``."""
+        codes = np.zeros((n_samples, len(self.sizes)), dtype=np.int64)
+        for col, parents, cdf in self.steps:
+            if parents:
+                shape = tuple(self.sizes[p] for p in parents)
+                rows = np.ravel_multi_index(tuple(codes[:, p] for p in parents), shape)
+            else:
+                rows = np.zeros(n_samples, dtype=np.int64)
+            u = rng.random(n_samples)
+            # Inverse CDF per row (count the CDF values at or below u), in
+            # chunks that keep the gathered CDFs near 32 MB.
+            chunk = max(1, 4_000_000 // cdf.shape[1])
+            for start in range(0, n_samples, chunk):
+                part = slice(start, start + chunk)
+                picked = (cdf[rows[part]] <= u[part, None]).sum(axis=1)
+                codes[part, col] = np.minimum(picked, self.sizes[col] - 1)
+        return codes
+
+
+def _conditional_cdf(table: np.ndarray) -> np.ndarray:
+    """Row-normalised CDFs; rows with no mass become uniform."""
+    totals = table.sum(axis=1, keepdims=True)
+    k = table.shape[1]
+    probs = np.divide(table, totals, out=np.full_like(table, 1.0 / k), where=totals > 0)
+    cdf = np.cumsum(probs, axis=1)
+    cdf[:, -1] = 1.0
+    return cdf
