@@ -149,6 +149,11 @@ def _decode(value):
 def dump_config(estimator):
     """The JSON text of an unfitted federated estimator's configuration.
 
+    Estimators (the federated one and its inner estimator) are written as
+    ``{"class": "module.Class", "params": {...}}`` with their public import
+    path; parameters must be JSON values (numbers, strings, lists, None).
+    The text goes into the app's run configuration (:func:`write_app`).
+
     Parameters
     ----------
     estimator : FederatedClassifier or FederatedRegressor
@@ -159,6 +164,11 @@ def dump_config(estimator):
     -------
     text : str
         JSON that :func:`load_config` turns back into an equal configuration.
+
+    See Also
+    --------
+    load_config : The configuration back from the text.
+    write_app : A Flower app whose run configuration holds it.
 
     Examples
     --------
@@ -181,6 +191,9 @@ def dump_config(estimator):
 def load_config(source):
     """An unfitted federated estimator from its JSON text or a saved file.
 
+    The server and every node call it on the run configuration's
+    ``estimator``; only scikit-learn estimator classes are built from JSON.
+
     Parameters
     ----------
     source : str or path-like
@@ -192,6 +205,10 @@ def load_config(source):
     -------
     estimator : FederatedClassifier or FederatedRegressor
         The configuration, validated.
+
+    See Also
+    --------
+    dump_config : Write the JSON text.
 
     Examples
     --------
@@ -281,6 +298,9 @@ def _quiet(verbose):
 def load_node_data(path, label_column=None):
     """A node's rows from a ``.npz`` or ``.csv`` file.
 
+    The client app reads the SuperNode's ``data-path`` (and
+    ``label-column``) with it. Errors name the file, never a value in it.
+
     Parameters
     ----------
     path : str or path-like
@@ -294,8 +314,13 @@ def load_node_data(path, label_column=None):
     Returns
     -------
     X : ndarray of shape (n_samples, n_features)
+        The features, as floats.
     y : ndarray of shape (n_samples,)
         Integer or float targets when every value is a number, else strings.
+
+    See Also
+    --------
+    write_app : The app whose nodes read their rows with it.
 
     Examples
     --------
@@ -587,6 +612,11 @@ def write_app(
     -------
     path : pathlib.Path
         The ``pyproject.toml`` written.
+
+    See Also
+    --------
+    dump_config : The estimator's JSON held in the run configuration.
+    skpriv.federated.flower.make_server_app : A ``ServerApp`` built in code.
 
     Examples
     --------
