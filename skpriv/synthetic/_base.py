@@ -16,6 +16,10 @@ from ._schema import DATETIME, TableSchema
 
 __all__ = ["BaseSynthesizer"]
 
+#: Input metadata scikit-learn's validate_data sets.
+_INPUT_ATTRS = ("n_features_in_", "feature_names_in_")
+#: Dates are kept within +-100,000 days of 1970 (datetime64[ns] holds +-106,000).
+_MAX_DAYS = 100_000.0
 #: Mirror-descent iterations of the final model (intermediate ones use fewer).
 FINAL_ITERS = 1000
 
@@ -98,23 +102,16 @@ class BaseSynthesizer(PrivacyMixin, BaseEstimator):
                 f"{owner}: delta must be > 0 (the marginals are measured with "
                 f"Gaussian noise); try delta=1e-9."
             )
-        import pandas as pd
-
-        frame = X if isinstance(X, pd.DataFrame) else None
-        checked = validate_quietly(
-            self, typed_columns_as_object(X, nullable=True), dtype=None, reset=True
-        )
-        schema = TableSchema(
-            frame if frame is not None else checked, self.n_bins, owner
-        )
-        specs = schema.domain_specs(self.domain)
-        private = [j for j, s in enumerate(specs) if isinstance(s, str)]
-        private = [j for j in private if schema.kinds[j] not in ("bool",)]
-        self._n_private = len(private)
-        plan = self._plan(len(schema.names), self._n_private)
-        bounds = self._private_bounds(schema, private, plan, rng) if private else {}
-        schema.resolve(specs, bounds)
-        codes = schema.encode()
+        had = {a: self.__dict__[a] for a in _INPUT_ATTRS if a in self.__dict__}
+        try:
+            schema, plan, codes = self._prepare(X, owner, rng)
+        except Exception:
+            # Refused before any noise was drawn: this fit released nothing,
+            # so the input metadata validate_data set is taken back.
+            for attr in _INPUT_ATTRS:
+                self.__dict__.pop(attr, None)
+            self.__dict__.update(had)
+            raise
         sizes = [dom.size for dom in schema.domains]
 
         measurements, model, cliques = self._select_and_measure(codes, sizes, plan, rng)
@@ -135,6 +132,28 @@ class BaseSynthesizer(PrivacyMixin, BaseEstimator):
         self._sample_rng = np.random.default_rng(spawn_seeds(rng, 1)[0])
         return self
 
+    def _prepare(self, X, owner, rng):
+        """Validate, resolve the domain (private bounds spend here), encode."""
+        import pandas as pd
+
+        frame = X if isinstance(X, pd.DataFrame) else None
+        checked = validate_quietly(
+            self, typed_columns_as_object(X, nullable=True), dtype=None, reset=True
+        )
+        schema = TableSchema(
+            frame if frame is not None else checked, self.n_bins, owner
+        )
+        specs = schema.domain_specs(self.domain)
+        private = [j for j, s in enumerate(specs) if isinstance(s, str)]
+        private = [j for j in private if schema.kinds[j] not in ("bool",)]
+        # Refuse a categorical "private" column before any budget is spent.
+        schema.check_private(specs)
+        self._n_private = len(private)
+        plan = self._plan(len(schema.names), self._n_private)
+        bounds = self._private_bounds(schema, private, plan, rng) if private else {}
+        schema.resolve(specs, bounds)
+        return schema, plan, schema.encode()
+
     def _private_bounds(self, schema, private, plan, rng):
         """DP ``(low, high)`` of the numeric columns whose domain is private."""
         from ..stats._quantile import private_bounds
@@ -150,7 +169,14 @@ class BaseSynthesizer(PrivacyMixin, BaseEstimator):
                 values = col.astype(np.float64)
             columns.append(np.sort(values))
         low, high, _ = private_bounds(columns, plan.bounds_epsilon, 1, rng)
-        return {j: (float(lo), float(hi)) for j, lo, hi in zip(private, low, high)}
+        out = {}
+        for j, lo, hi in zip(private, low, high):
+            if schema.kinds[j] == DATETIME:
+                # Post-processing: keep dates where datetime64[ns] can hold them.
+                lo, hi = np.clip([lo, hi], -_MAX_DAYS, _MAX_DAYS)
+                hi = max(hi, lo + 1.0)
+            out[j] = (float(lo), float(hi))
+        return out
 
     # ------------------------------------------------------------------
     # Helpers for subclasses

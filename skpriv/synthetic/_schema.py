@@ -182,6 +182,17 @@ class TableSchema:
             )
         return [domain.get(name) for name in self.names]
 
+    def check_private(self, specs):
+        """Refuse ``"private"`` for categorical columns (no public candidates)."""
+        for name, kind, spec in zip(self.names, self.kinds, specs):
+            if isinstance(spec, str) and spec == "private" and kind == CATEGORY:
+                raise ValueError(
+                    f"{self.owner}: column {name!r} is categorical and its "
+                    f"domain is 'private'; categories cannot be estimated "
+                    f"privately without a public list of candidates. Declare "
+                    f"them: domain={{{name!r}: [category, ...]}}."
+                )
+
     def resolve(self, specs, private_bounds=None):
         """Set ``self.domains``; ``private_bounds``: ``{j: (low, high)}``.
 
@@ -197,13 +208,6 @@ class TableSchema:
                 # Both values of a boolean are known without the data.
                 dom = ColumnDomain(name, kind, "declared", np.array([False, True]))
             elif isinstance(spec, str) and spec == "private":
-                if kind == CATEGORY:
-                    raise ValueError(
-                        f"{self.owner}: column {name!r} is categorical and its "
-                        f"domain is 'private'; categories cannot be estimated "
-                        f"privately without a public list of candidates. Declare "
-                        f"them: domain={{{name!r}: [category, ...]}}."
-                    )
                 low, high = private_bounds[j]
                 dom = self._numeric(name, kind, low, high, "private")
             elif spec is None:
