@@ -16,7 +16,7 @@ import warnings
 from numbers import Real
 
 import numpy as np
-from dp_accounting import DpEvent
+from dp_accounting import ComposedDpEvent, DpEvent, NonPrivateDpEvent
 from sklearn.utils.validation import _num_samples
 
 from .exceptions import PrivacyLeakWarning
@@ -253,9 +253,6 @@ class PrivacyMixin:
     def _privacy_fit(self, X, y=None, **fit_params):
         """The fit template; call it from a ``fit`` with a custom signature."""
         self._check_privacy_params()
-        for attr in ("dp_event_", "dp_n_samples_"):
-            if attr in self.__dict__:
-                delattr(self, attr)
         unexpected = _unexpected_fit_params(self._fit, fit_params)
         if unexpected:
             reject_fit_params(self, unexpected)
@@ -264,8 +261,24 @@ class PrivacyMixin:
         from .accounting._budget import after_fit, before_fit
 
         budgets = before_fit(self, _num_samples(X))
+        # The previous fit's record goes only once this fit starts; a refit
+        # that fails keeps it (and charges what it may have released).
+        previous = {
+            attr: self.__dict__.pop(attr)
+            for attr in ("dp_event_", "dp_n_samples_")
+            if attr in self.__dict__
+        }
         rng = check_random_state(getattr(self, "random_state", None))
-        call_hiding_values(self._fit, X, y, rng=rng, **fit_params)
+        try:
+            # numpy's floating-point warnings (overflow in a norm, ...) depend
+            # on the private values, and a warning is a release: a row of
+            # norm 1e154 warned on one neighbour only. Non-finite results are
+            # checked explicitly instead.
+            with np.errstate(all="ignore"):
+                call_hiding_values(self._fit, X, y, rng=rng, **fit_params)
+        except BaseException:
+            self._record_failed_fit(previous, X)
+            raise
         n_samples = _num_samples(X)
         self.dp_n_samples_ = n_samples
         warn_large_delta(self, self._n_protected_units(n_samples))
@@ -278,6 +291,34 @@ class PrivacyMixin:
             )
         after_fit(self, budgets)
         return self
+
+    def _record_failed_fit(self, previous, X) -> None:
+        """Keep what a failed fit leaves released accounted for.
+
+        A refit that raises leaves the previous fit's attributes (and
+        whatever this fit set before failing) on the object: they stay
+        charged with the previous event, composed with this fit's plan (it
+        may have drawn noise from the new rows before failing). A first fit
+        that failed before setting anything but public metadata released nothing.
+        """
+        kinds = release_kinds(self) or {}
+        left = [
+            a
+            for a in fitted_attributes(self)
+            if kinds.get(a, (UNCOVERED, ""))[0] != PUBLIC
+        ]
+        if not left:
+            self.__dict__.update(previous)
+            return
+        events = [previous["dp_event_"]] if "dp_event_" in previous else []
+        try:
+            n_samples = _num_samples(X)
+            events.append(self._planned_dp_event(n_samples))
+        except Exception:  # no plan for this input: nothing can be claimed
+            n_samples = None
+            events.append(NonPrivateDpEvent())
+        self.dp_event_ = events[0] if len(events) == 1 else ComposedDpEvent(events)
+        self.dp_n_samples_ = previous.get("dp_n_samples_", n_samples)
 
     def _n_protected_units(self, n_samples):
         """How many units (rows; clients for client-level DP) the data holds."""

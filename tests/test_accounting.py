@@ -204,12 +204,22 @@ def test_steps_after_local_dp_release_are_post_processing():
 
     from skpriv.preprocessing import LaplaceNoise
 
+    from sklearn.decomposition import PCA
+
     noise = LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0)
-    pipe = make_pipeline(noise, StandardScaler(), LogisticRegression()).fit(X, y)
+    pipe = make_pipeline(noise, StandardScaler(), PCA(2)).fit(X)
     assert non_private_parts(pipe) == []
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyLeakWarning)
         assert privacy_spent(pipe).epsilon == pytest.approx(1.0, rel=1e-3)
+    # A supervised step after it learned the raw labels: only X was privatized.
+    pipe = make_pipeline(noise, StandardScaler(), LogisticRegression()).fit(X, y)
+    assert non_private_parts(pipe) == ["logisticregression"]
+    spent = _quiet(pipe)
+    assert spent.epsilon == pytest.approx(1.0, rel=1e-3)
+    assert [r.reason for r in spent.uncovered] == [
+        "learned the raw labels y (only the features were privatized)"
+    ]
     # A column left in the clear is not privatized: the model is flagged.
     partial = make_column_transformer((noise, [0, 1]), remainder="passthrough")
     pipe = make_pipeline(partial, LogisticRegression()).fit(X, y)
@@ -649,13 +659,11 @@ def test_steps_after_a_nested_private_release_are_post_processing():
     def noise():
         return LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0)
 
-    nested = make_pipeline(
-        make_pipeline(noise()), StandardScaler(), LogisticRegression()
-    ).fit(X, y)
+    from sklearn.decomposition import PCA
+
+    nested = make_pipeline(make_pipeline(noise()), StandardScaler(), PCA(2)).fit(X)
     assert non_private_parts(nested) == []
-    union = make_pipeline(
-        make_union(noise(), noise()), StandardScaler(), LogisticRegression()
-    ).fit(X, y)
+    union = make_pipeline(make_union(noise(), noise()), StandardScaler(), PCA(2)).fit(X)
     assert non_private_parts(union) == []
     assert privacy_spent(union).epsilon == pytest.approx(2.0)
     # A branch in the clear still leaks.

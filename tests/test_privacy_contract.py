@@ -129,7 +129,7 @@ def test_passthrough_beside_a_local_dp_branch_is_named():
         [("age", LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0), [0])],
         remainder="passthrough",
     ).fit(X)
-    with pytest.warns(PrivacyLeakWarning, match="remainder .passes raw columns"):
+    with pytest.warns(PrivacyLeakWarning, match="remainder .outputs columns computed from the raw data"):
         spent = privacy_spent(ct)
     assert spent.epsilon == pytest.approx(1.0)
     assert _named(spent) == {("remainder", "*")}
@@ -306,3 +306,22 @@ def test_epsilon_of_huge_pure_epsilon_is_instant_and_bounded():
     eps = epsilon_of(event, 1e-5)
     assert time.perf_counter() - start < 5.0
     assert 1e6 <= eps <= 1e6 + 10
+
+
+def test_a_failed_first_fit_records_nothing_and_a_failed_refit_keeps_its_cost():
+    # The template deleted dp_event_ before fitting: a refit that raised left
+    # the first fit's noisy attributes with no event (epsilon 0, "covered").
+    est = LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError):
+        clone(est).fit(bad)
+    fresh = clone(est)
+    with pytest.raises(ValueError):
+        fresh.fit(bad)
+    assert not hasattr(fresh, "dp_event_")
+    est.fit(X)
+    with pytest.raises(ValueError):
+        est.fit(bad)
+    spent = privacy_spent(est, strict=True)
+    assert spent.epsilon >= 1.0

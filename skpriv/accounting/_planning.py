@@ -128,6 +128,23 @@ def _meta_kind(est):
     return None
 
 
+def _refits_on_internal_folds(est) -> bool:
+    """A meta-estimator with a ``cv`` parameter that fitted private children.
+
+    StackingClassifier, ClassifierChain(cv=...), CalibratedClassifierCV and
+    the like fit their estimators on internal folds and keep only some fits;
+    unless registered above, what the dropped fits spent is unknown.
+    """
+    params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
+    if params.get("cv") is None or is_search(est):
+        return False
+    return any(
+        getattr(child, "dp_event_", None) is not None
+        or any(p.role == PRIVATE for p in walk(child))
+        for _, child in fitted_children(est)
+    )
+
+
 def _width(est, ctx, where):
     """Input width of a (possibly unfitted) meta-estimator, or raise."""
     d = getattr(est, "n_features_in_", None) or ctx.widths.get(type(est))
@@ -579,6 +596,14 @@ def _plan_fitted(obj, n_samples, ctx):
             out.append((where, part.est.dp_event_))
         elif part.role == "container":
             kind = _meta_kind(part.est)
+            if kind is None and _refits_on_internal_folds(part.est):
+                ctx.name(
+                    where,
+                    "fits",
+                    "fits its estimators again on internal cross-validation "
+                    "folds (cross_val_predict) and discards those fits: they "
+                    "are not counted",
+                )
             if kind is not None and hasattr(part.est, "estimator_"):
                 out.extend(
                     (where, e) for e in _fitted_meta_extra(part.est, kind, ctx, where)

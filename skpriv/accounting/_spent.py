@@ -13,8 +13,10 @@ from ._accountants import epsilon_of
 from ._planning import default_delta, events_by_part, plan
 from ._walk import (
     LEAF,
+    POST,
     SEARCH,
     _Fits,
+    _learns_labels,
     as_walkable,
     fitted_children,
     uncovered,
@@ -181,6 +183,8 @@ def non_private_parts(obj):
             where = part.path or type(part.est).__name__
             if any(r.attribute == "*" for r in uncovered(part.est, where)):
                 names.append(where)
+        elif part.role == POST and _learns_labels(part.est):
+            names.append(part.path or type(part.est).__name__)
     return names
 
 

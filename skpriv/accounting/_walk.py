@@ -301,31 +301,53 @@ def _leaf_uncovered(path, est):
     return [UncoveredRelease(path, a, r) for a, r in uncovered_releases(est)]
 
 
-def _passthrough_uncovered(path, ct):
-    """Raw columns a ColumnTransformer with local-DP branches passes through."""
-    trans = getattr(ct, "transformers_", None)
-    if not trans or not any(releases_private_output(t) for _, t, *_ in trans):
+def _branches(container):
+    """``(name, fitted branch, has columns)`` of a ColumnTransformer or FeatureUnion."""
+    if hasattr(container, "transformers_"):
+        for name, t, cols, *_ in container.transformers_:
+            if not (isinstance(t, str) and t == "drop"):
+                yield name, t, len(np.atleast_1d(cols)) > 0
+    elif hasattr(container, "transformer_list"):
+        for name, t in container.transformer_list:
+            if t is not None and not (isinstance(t, str) and t == "drop"):
+                yield name, t, True
+
+
+def _clear_branches_uncovered(path, container):
+    """Branches whose output is not private, beside local-DP branches.
+
+    A ColumnTransformer or FeatureUnion that privatizes some columns but
+    outputs others computed from the raw data (passed through, encoded,
+    scaled...) releases those in the clear: decided on what the branch
+    outputs, not on how it is written.
+    """
+    branches = list(_branches(container))
+    if not any(releases_private_output(t) for _, t, _ in branches):
         return []
     return [
         UncoveredRelease(
             _join(path, name),
             "*",
-            "passes raw columns through to the output without noise",
+            "outputs columns computed from the raw data without noise, beside "
+            "local-DP branches",
         )
-        for name, t, cols in trans
-        if _is_identity(t) and len(np.atleast_1d(cols)) > 0
+        for name, t, has_columns in branches
+        if has_columns and not releases_private_output(t)
     ]
 
 
-def _is_identity(trans) -> bool:
-    """``"passthrough"``, or the identity FunctionTransformer that fitted
-    ColumnTransformers put in its place."""
-    if isinstance(trans, str):
-        return trans == "passthrough"
-    return (
-        type(trans).__name__ == "FunctionTransformer"
-        and getattr(trans, "func", 0) is None
-    )
+def _learns_labels(est) -> bool:
+    """Whether a fitted step learned from ``y`` (a classifier or regressor)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_classifier(est) or is_regressor(est):
+        return True
+    try:
+        from sklearn.utils import get_tags
+
+        return bool(get_tags(est).target_tags.required)
+    except Exception:
+        return False
 
 
 _SEARCH_RELEASES = (
@@ -357,8 +379,17 @@ def uncovered(obj, path=""):
             )
         elif part.role == LEAF:
             out.extend(_leaf_uncovered(where, part.est))
+        elif part.role == POST and _learns_labels(part.est):
+            # Local DP privatized the features; y reached this step raw.
+            out.append(
+                UncoveredRelease(
+                    where,
+                    "*",
+                    "learned the raw labels y (only the features were privatized)",
+                )
+            )
         elif part.role == "container":
-            out.extend(_passthrough_uncovered(part.path, part.est))
+            out.extend(_clear_branches_uncovered(part.path, part.est))
             kinds = release_kinds(part.est)
             if kinds is not None:
                 # A declaring meta-estimator's own attributes beyond children.

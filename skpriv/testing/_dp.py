@@ -256,7 +256,7 @@ def _release(estimator, world, probe, seed, statistic):
         if statistic is not None:
             return {"user": statistic(est)}
         releases = {a: getattr(est, a) for a in _released_attributes(est)}
-        if releases_private_output(est):
+        if releases_private_output(est) and hasattr(est, "transform"):
             # Local DP: each transform call releases the rows it is given; the
             # two worlds' differing rows are released one each.
             releases["transform(row)"] = est.transform(x_row)

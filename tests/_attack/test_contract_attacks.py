@@ -1,8 +1,8 @@
 """Auditor's evidence against the privacy contract (issue 13).
 
-Each test states what the contract promises and is marked ``xfail(strict=True)``
-while the defect stands: it turns red (XPASS) once the defect is fixed, so
-the marker must then be removed.
+Each test states what the contract promises; each failed before its fix (they
+were written as ``xfail(strict=True)`` evidence by an attacker's review)
+and now guards it.
 """
 
 import warnings
@@ -48,7 +48,6 @@ _REFIT = (
 )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_REFIT)
 @pytest.mark.parametrize(
     "make",
     [
@@ -73,7 +72,6 @@ def test_failed_refit_erases_spent_epsilon(make):
     assert spent.epsilon >= first or not spent.covered, spent
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_REFIT)
 def test_budget_refused_refit_erases_spent_epsilon():
     X, y = _data()
     est = DPGaussianNB(epsilon=1.0, bounds=(0, 1), classes=[0, 1])
@@ -91,14 +89,6 @@ def test_budget_refused_refit_erases_spent_epsilon():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="pipeline steps after a local-DP transformer are treated as "
-    "post-processing (role POST, nothing checked) although y reaches them "
-    "raw: class_prior_ is an exact label count, privacy_spent says "
-    "epsilon=1.0, covered",
-)
 def test_post_step_after_local_dp_learns_raw_labels():
     def pipe():
         return make_pipeline(
@@ -146,13 +136,6 @@ class _CountingNB(DPGaussianNB):
         return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="StackingClassifier / ClassifierChain(cv=...) fit their DP "
-    "estimators again on cross_val_predict folds and discard them; the walk "
-    "counts only the kept fits and names nothing",
-)
 @pytest.mark.parametrize("kind", ["stacking", "chain"])
 def test_internal_cross_val_predict_fits_not_counted(kind):
     X, y = _data()
@@ -191,13 +174,6 @@ def _noise():
     return LaplaceNoise(epsilon=1.0, bounds=(0, 1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the raw-passthrough rule is syntactic ('passthrough' or "
-    "FunctionTransformer(func=None) in a ColumnTransformer only): other "
-    "identity branches and FeatureUnion pass raw columns through unnamed",
-)
 @pytest.mark.parametrize(
     "make",
     [
@@ -242,13 +218,6 @@ def test_raw_columns_beside_local_dp_not_named(make):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="DPLogisticRegression(data_norm='private') computes row norms "
-    "without errstate: numpy's overflow RuntimeWarning fires exactly when a "
-    "row's norm overflows (20/20 seeds vs 0/20)",
-)
 def test_private_data_norm_warns_on_one_neighbour_only():
     X, y = _data(60)
     X2, y2 = np.vstack([X, [[1e200, 1e200]]]), np.r_[y, 0]
@@ -271,13 +240,6 @@ def test_private_data_norm_warns_on_one_neighbour_only():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="check_dp treats any pipeline holding a local-DP step as a "
-    "transformer (releases_private_output) and calls transform, which a "
-    "classifier pipeline lacks",
-)
 def test_check_dp_on_local_dp_then_private_classifier():
     pipe = make_pipeline(
         LaplaceNoise(epsilon=1.0, bounds=(0, 1)),
