@@ -7,7 +7,8 @@ generated samples, batch 256, by (a) plain torch, (b) skorch non-private,
 compares test accuracy on scikit-learn's digits (64-64-10 MLP, 40 epochs,
 batch 64, lr 0.5, C=1, delta=1e-5, 5 seeds) with raw Opacus, a non-private
 net and DPLogisticRegression, and checks our reported epsilon with Opacus'
-PRV accountant.
+PRV accountant. Part 1b (``--part scaling``) times one epoch at n = 100,000
+and 1,000,000 rows (issue 20: linear, not quadratic, in n).
 """
 
 import argparse
@@ -180,6 +181,77 @@ def throughput(n, quick):
         )
 
 
+# -- part 1b: epoch cost against n (issue 20) ---------------------------------
+
+
+def scaling(sizes, bs=256):
+    """Seconds of one epoch at each n: DP-SGD next to plain torch.
+
+    A 32-64-10 MLP, batch 256 (expected, for DP-SGD), noise multiplier 1:
+    with O(batch) Poisson sampling an epoch at 10x the rows costs about 10x
+    (issue 20's target: at most 12x), not 100x as with a uniform draw over
+    all rows per step. Ours times the whole ``fit`` (validation, sampling,
+    clipping, noise, the epoch's epsilon); torch one shuffled pass.
+    """
+    from skpriv.neural_network import DPNeuralNetClassifier
+
+    def data(n):
+        g = torch.Generator().manual_seed(0)
+        X = torch.randn(n, 32, generator=g)
+        return X, torch.randint(0, 10, (n,), generator=g)
+
+    def small():
+        return MLP(32, 10, hidden=64, depth=1)
+
+    def ours_epoch(X, y):
+        net = DPNeuralNetClassifier(
+            small,
+            criterion=nn.CrossEntropyLoss,
+            noise_multiplier=1.0,
+            max_epochs=1,
+            batch_size=bs,
+            lr=0.05,
+            accountant="rdp",
+            classes=list(range(10)),
+            delta=1e-7,
+            verbose=0,
+            random_state=0,
+        )
+        start = time.perf_counter()
+        net.fit(X.numpy(), y.numpy())
+        return time.perf_counter() - start
+
+    def torch_epoch(X, y):
+        torch.manual_seed(0)
+        model = small()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        loss_fn = nn.CrossEntropyLoss()
+        perm = torch.randperm(len(X))
+        start = time.perf_counter()
+        for i in range(0, len(X), bs):
+            idx = perm[i : i + bs]
+            opt.zero_grad()
+            loss_fn(model(X[idx]), y[idx]).backward()
+            opt.step()
+        return time.perf_counter() - start
+
+    ours_epoch(*data(2000))  # first-call costs (imports, caches) paid apart
+    rows = []
+    for n in sizes:
+        X, y = data(n)
+        rows.append((n, ours_epoch(X, y), torch_epoch(X, y)))
+    print(
+        f"\nOne epoch against n: MLP 32-64-10, batch {bs}, noise multiplier 1, "
+        f"{torch.get_num_threads()} threads (seconds; ratio to the smallest n)"
+    )
+    print(
+        f"{'n':>10s} {'ours s':>8s} {'x':>6s} {'torch s':>8s} {'x':>6s} {'ours/torch':>10s}"
+    )
+    n0, o0, t0 = rows[0]
+    for n, o, t in rows:
+        print(f"{n:10d} {o:8.2f} {o / o0:6.2f} {t:8.2f} {t / t0:6.2f} {o / t:10.2f}")
+
+
 # -- part 2: digits accuracy -------------------------------------------------
 
 
@@ -315,12 +387,16 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--part", choices=["all", "speed", "digits"], default="all")
+    parser.add_argument(
+        "--part", choices=["all", "speed", "scaling", "digits"], default="all"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     if args.part in ("all", "speed"):
         throughput(6000 if args.quick else 60000, args.quick)
+    if args.part in ("all", "scaling"):
+        scaling([10_000, 100_000] if args.quick else [100_000, 1_000_000])
     if args.part in ("all", "digits"):
         digits(
             [0] if args.quick else [0, 1, 2, 3, 4], 5 if args.quick else 40, args.quick

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from ..base import DP, PUBLIC, declared_releases, privacy_constraints
 from ..exceptions import PrivacyLeakWarning
+from ..mechanisms import Gaussian
 from ..utils._random import check_random_state
 from ..utils._sklearn_compat import (
     Interval,
@@ -81,6 +82,7 @@ class _Run:
     batches = None
     finite = None
     noise_gen = None
+    noise_rng = None
     mechanism = None
     sample_rate = None
     steps_per_epoch = None
@@ -629,9 +631,10 @@ class DPNeuralNetMixin:
             run.dist.broadcast_module(self.module_)
         run.sampler_gen = np.random.default_rng(seeds[0])
         run.noise_gen = torch.Generator(device=device).manual_seed(seeds[1])
+        run.noise_rng = np.random.default_rng(seeds[1])  # numpy noise on CPU
         n_dims = sum(p.numel() for p in self.module_.parameters() if p.requires_grad)
         run.mechanism = noise_mechanism(
-            plan.noise_multiplier, float(self.max_grad_norm), n_dims
+            plan.noise_multiplier, float(self.max_grad_norm), n_dims, device=device
         )
         run.clipper = PerSampleClipper(self.module_)
         old = self.__dict__.get("_dp_run_")
@@ -821,7 +824,14 @@ class DPNeuralNetMixin:
         if run.dist is not None:
             run.dist.all_reduce_sum([p.grad for p in params])
         for p in params:
-            if mech is not None:
+            if isinstance(mech, Gaussian):  # numpy's, for CPU tensors
+                try:
+                    noisy = mech.randomise(p.grad.detach().numpy(), run.noise_rng)
+                except ValueError:  # NaN or infinity in the clipped sum
+                    run.finite = torch.tensor(False)
+                    self._check_finite_steps(run)
+                p.grad.copy_(torch.from_numpy(noisy))
+            elif mech is not None:
                 if not on_cpu:
                     finite = torch.isfinite(p.grad).all()
                     run.finite = finite if run.finite is None else run.finite & finite

@@ -16,7 +16,7 @@ from ..accounting._calibration import (
     _sampled_gaussian_epsilon,
     subsampled_gaussian_pld,
 )
-from ..mechanisms import grid_granularity
+from ..mechanisms import Gaussian, grid_granularity
 from ..mechanisms._torch import TorchGaussian
 
 #: Discretization of the PLD accountant of ``skpriv.accounting.make_accountant``.
@@ -68,7 +68,7 @@ def plan_dpsgd(
     )
 
 
-def noise_mechanism(noise_multiplier, max_grad_norm, n_dims):
+def noise_mechanism(noise_multiplier, max_grad_norm, n_dims, device=None):
     """The grid-snapped Gaussian DP-SGD adds to the summed clipped gradients.
 
     The grid step ``g`` is that of ``noise_multiplier * max_grad_norm``;
@@ -77,12 +77,19 @@ def noise_mechanism(noise_multiplier, max_grad_norm, n_dims):
     ``noise_multiplier * (max_grad_norm + sqrt(n_dims) * g)``: the recorded
     ``GaussianDpEvent(noise_multiplier)`` holds exactly. ``None`` when
     ``noise_multiplier`` is 0 (no noise: not private, recorded as such).
+
+    On the CPU it is numpy's :class:`~skpriv.mechanisms.Gaussian` (same grid,
+    same guarantee; drawn from a ``numpy.random.Generator``), whose float64
+    ziggurat normals cost about half of ``torch.randn``'s float64 Box-Muller
+    there; elsewhere :class:`~skpriv.mechanisms.TorchGaussian` on the device.
     """
     sigma, clip = float(noise_multiplier), float(max_grad_norm)
     if sigma <= 0:
         return None
     granularity = grid_granularity(sigma * clip)
     std = sigma * (clip + math.sqrt(max(int(n_dims), 1)) * granularity)
+    if device is not None and torch.device(device).type == "cpu":
+        return Gaussian(std, granularity=granularity)
     return TorchGaussian(std, granularity=granularity)
 
 

@@ -229,8 +229,8 @@ def test_noise_has_the_calibrated_magnitude(monkeypatch):
     assert check(stat, d), (stat, lo, hi)
 
     # Power: the same test fails on a mechanism whose noise is 25% too large.
-    def too_noisy(noise_multiplier, max_grad_norm, n_dims):
-        return noise_mechanism(1.25 * noise_multiplier, max_grad_norm, n_dims)
+    def too_noisy(noise_multiplier, max_grad_norm, n_dims, **kwargs):
+        return noise_mechanism(1.25 * noise_multiplier, max_grad_norm, n_dims, **kwargs)
 
     monkeypatch.setattr(_base, "noise_mechanism", too_noisy)
     stat, d = _noise_statistic(1.3)
