@@ -39,6 +39,7 @@ API_MODULES = [
     "skpriv.stats",
     "skpriv.federated",
     "skpriv.federated.flower",
+    "skpriv.federated.flower_app",
     "skpriv.audit",
     "skpriv.mechanisms",
     "skpriv.accounting",

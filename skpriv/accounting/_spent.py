@@ -345,8 +345,10 @@ def privacy_spent(obj, delta=None, accountant="pld", *, n_samples=None, strict=F
             stacklevel=2,
         )
     if not parts:
-        learned = any(r.attribute == "*" for r in releases)
-        return PrivacySpent(math.inf if learned else 0.0, delta, releases)
+        # Nothing private was fitted: 0 if nothing was learned either, inf if
+        # anything was released from the data outside DP (epsilon 0 beside a
+        # list of uncovered releases would read as "perfectly private").
+        return PrivacySpent(math.inf if releases else 0.0, delta, releases)
     events = [event for _, event in parts]
     event = events[0] if len(events) == 1 else dp_accounting.ComposedDpEvent(events)
     return PrivacySpent(

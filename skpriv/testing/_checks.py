@@ -159,6 +159,12 @@ _EXPECTED_FAILED_CHECKS = {
             "each transform groups the rows it is given (k-anonymity of that "
             "batch); one row cannot form a group of k"
         ),
+        "check_methods_sample_order_invariance": (
+            "groups depend on which near-equidistant rows MDAV meets first "
+            "(ties in float distances), so reordered rows can group "
+            "differently; tests/preprocessing/test_microaggregation.py checks "
+            "order invariance on data without ties"
+        ),
     },
     # -- model_selection --
     **{
