@@ -200,11 +200,10 @@ def test_steps_after_local_dp_release_are_post_processing():
     import warnings
 
     from sklearn.compose import make_column_transformer
+    from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
 
     from skpriv.preprocessing import LaplaceNoise
-
-    from sklearn.decomposition import PCA
 
     noise = LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0)
     pipe = make_pipeline(noise, StandardScaler(), PCA(2)).fit(X)

@@ -129,7 +129,10 @@ def test_passthrough_beside_a_local_dp_branch_is_named():
         [("age", LaplaceNoise(epsilon=1.0, bounds=(0, 1), random_state=0), [0])],
         remainder="passthrough",
     ).fit(X)
-    with pytest.warns(PrivacyLeakWarning, match="remainder .outputs columns computed from the raw data"):
+    with pytest.warns(
+        PrivacyLeakWarning,
+        match="remainder .outputs columns computed from the raw data",
+    ):
         spent = privacy_spent(ct)
     assert spent.epsilon == pytest.approx(1.0)
     assert _named(spent) == {("remainder", "*")}

@@ -128,8 +128,7 @@ def test_unstable_splitters_are_named_uncovered(cv):
     search.fit(X, y)
     spent = _spent(search)
     assert any(
-        r.attribute == "fits" and "StableKFold" in r.reason
-        for r in spent.uncovered
+        r.attribute == "fits" and "StableKFold" in r.reason for r in spent.uncovered
     )
     with pytest.raises(UncoveredReleaseError, match="StableKFold"):
         privacy_spent(search, strict=True)
