@@ -14,7 +14,10 @@ __all__ = ["KAnonymityResult", "LDiversityResult", "k_anonymity", "l_diversity"]
 class KAnonymityResult:
     """What :func:`k_anonymity` found.
 
-    Attributes
+    A frozen dataclass returned by :func:`k_anonymity`; each parameter is
+    stored as a read-only attribute of the same name.
+
+    Parameters
     ----------
     k : int
         The size of the smallest group: the data set is k-anonymous for this
@@ -33,6 +36,21 @@ class KAnonymityResult:
         Every group's size.
     labels : ndarray of shape (n_samples,)
         The group of each row.
+
+    See Also
+    --------
+    k_anonymity : The audit that returns it.
+    LDiversityResult : What :func:`l_diversity` returns.
+
+    Examples
+    --------
+    >>> from skpriv.audit import k_anonymity
+    >>> X = [["30-39", "100**"], ["30-39", "100**"], ["40-49", "200**"]]
+    >>> result = k_anonymity(X, [0, 1], k=2)
+    >>> result.k, result.n_groups, result.n_rows_below_k
+    (1, 2, 1)
+    >>> result.group_sizes
+    array([2, 1])
     """
 
     k: int
@@ -44,7 +62,15 @@ class KAnonymityResult:
     labels: np.ndarray = field(default=None, repr=False)
 
     def summary(self):
-        """One line per finding, for people."""
+        """Describe the findings in words, one line per finding.
+
+        Returns
+        -------
+        summary : str
+            ``k`` and the number of groups, the smallest group, then how
+            many groups (and rows) are below the target ``k`` when one was
+            given.
+        """
         lines = [
             f"k-anonymity: k = {self.k} (smallest of {self.n_groups} groups).",
             f"Smallest group: {self.smallest_group}.",
@@ -61,7 +87,10 @@ class KAnonymityResult:
 class LDiversityResult:
     """What :func:`l_diversity` found.
 
-    Attributes
+    A frozen dataclass returned by :func:`l_diversity`; each parameter is
+    stored as a read-only attribute of the same name.
+
+    Parameters
     ----------
     l : int
         The fewest distinct sensitive values in any group: the data set is
@@ -77,6 +106,21 @@ class LDiversityResult:
         Distinct sensitive values of every group.
     labels : ndarray of shape (n_samples,)
         The group of each row.
+
+    See Also
+    --------
+    l_diversity : The audit that returns it.
+    KAnonymityResult : What :func:`k_anonymity` returns.
+
+    Examples
+    --------
+    >>> from skpriv.audit import l_diversity
+    >>> X = [["30-39", "flu"], ["30-39", "cold"], ["40-49", "hiv"], ["40-49", "hiv"]]
+    >>> result = l_diversity(X, [0], 1, l=2)
+    >>> result.l, result.n_groups
+    (1, 2)
+    >>> result.n_distinct
+    array([2, 1])
     """
 
     l: int  # noqa: E741 - the name of the measure
@@ -87,7 +131,14 @@ class LDiversityResult:
     labels: np.ndarray = field(default=None, repr=False)
 
     def summary(self):
-        """One line per finding, for people."""
+        """Describe the findings in words, one line per finding.
+
+        Returns
+        -------
+        summary : str
+            ``l`` and the number of groups, the least diverse group, then how
+            many groups are below the target ``l`` when one was given.
+        """
         lines = [
             f"l-diversity: l = {self.l} (fewest distinct sensitive values among "
             f"{self.n_groups} groups).",

@@ -40,14 +40,41 @@ class EncryptedRows:
     Galois keys). The ciphertexts are linked to a context without the secret
     key; :meth:`serialize` writes that public context with them.
 
-    Attributes
+    Made by :meth:`HEModel.encrypt` (features) and
+    :meth:`HEModel.decision_function_encrypted` (scores), or read back with
+    :meth:`from_bytes`; each parameter is stored as an attribute of the same
+    name.
+
+    Parameters
     ----------
+    batches : list of list of tenseal.CKKSVector
+        One list per batch of rows, holding one ciphertext per column.
     n_rows : int
         Number of rows.
     n_columns : int
         Columns (features, or scores per row).
     kind : {"features", "scores"}
         What the ciphertexts hold.
+    context : tenseal.Context
+        The context the ciphertexts are linked to.
+
+    See Also
+    --------
+    HEModel : Score a linear model on encrypted rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from skpriv.encryption import EncryptedRows, HEModel
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0]])
+    >>> model = HEModel(LinearRegression().fit(X, [1.0, 2.0, 4.0]))
+    >>> context = HEModel.make_context()
+    >>> enc = model.encrypt(X, context)
+    >>> enc
+    EncryptedRows(kind='features', n_rows=3, n_columns=2, n_ciphertexts=2)
+    >>> EncryptedRows.from_bytes(enc.serialize()).n_rows
+    3
     """
 
     def __init__(self, batches, n_rows, n_columns, kind, context):
@@ -65,11 +92,13 @@ class EncryptedRows:
         )
 
     def serialize(self):
-        """Bytes holding the ciphertexts and the public context (no secret key).
+        """Write the ciphertexts and their public context (no secret key) to bytes.
 
         Returns
         -------
         data : bytes
+            What :meth:`from_bytes` reads: a header, the public context, then
+            every ciphertext.
         """
         parts = [self.context.serialize(save_secret_key=False)]
         parts += [v.serialize() for batch in self.batches for v in batch]
@@ -88,8 +117,21 @@ class EncryptedRows:
     def from_bytes(cls, data):
         """Read what :meth:`serialize` wrote (on the server: no secret key).
 
-        Raises ``ValueError`` if the data is malformed or its context holds a
-        secret key (a server must never receive it).
+        Parameters
+        ----------
+        data : bytes
+            The output of :meth:`serialize`.
+
+        Returns
+        -------
+        rows : EncryptedRows
+            The ciphertexts, linked to the public context read with them.
+
+        Raises
+        ------
+        ValueError
+            If the data is malformed or its context holds a secret key (a
+            server must never receive it).
         """
         ts = _tenseal()
         if not isinstance(data, bytes) or not data.startswith(_MAGIC):
@@ -261,7 +303,18 @@ class HEModel:
 
     @staticmethod
     def public_context(context):
-        """A copy of ``context`` without its secret key (safe to send)."""
+        """Copy ``context`` without its secret key (safe to send).
+
+        Parameters
+        ----------
+        context : tenseal.Context
+            A context from :meth:`make_context`, with its secret key.
+
+        Returns
+        -------
+        public : tenseal.Context
+            A copy holding only public keys; ``context`` is unchanged.
+        """
         public = context.copy()
         public.make_context_public()
         return public
@@ -390,7 +443,7 @@ class HEModel:
         return self.from_scores(scores, output)
 
     def from_scores(self, scores, output="decision_function"):
-        """Predictions or probabilities from (decrypted) linear scores.
+        """Turn (decrypted) linear scores into predictions or probabilities.
 
         Parameters
         ----------
@@ -402,6 +455,9 @@ class HEModel:
         Returns
         -------
         out : ndarray
+            The scores themselves (1-d with one output), the predicted
+            classes (or values, for a regressor), or class probabilities,
+            as the estimator's own method would return them.
         """
         _, _, final, link = self._linear()
         scores = np.asarray(scores, dtype=np.float64)

@@ -58,11 +58,28 @@ class PublicKey:
 
     @classmethod
     def from_text(cls, text):
-        """The public key from its URL-safe base64 text (:meth:`export`)."""
+        """Read a public key from its URL-safe base64 text.
+
+        Parameters
+        ----------
+        text : str
+            The 44 characters that :meth:`export` (or ``str``) gives.
+
+        Returns
+        -------
+        public_key : PublicKey
+            The key the text encodes.
+        """
         return cls(text)
 
     def export(self):
-        """The public key as 44 characters of URL-safe base64 text."""
+        """Write the public key as URL-safe base64 text.
+
+        Returns
+        -------
+        text : str
+            44 characters, safe to publish; :meth:`from_text` reads them.
+        """
         return base64.urlsafe_b64encode(self._raw).decode("ascii")
 
     @property
@@ -74,7 +91,16 @@ class PublicKey:
         return HpkeSender(self._raw)
 
     def public_key(self):
-        """This key (so that code taking a key pair's public half takes it too)."""
+        """Return this key itself.
+
+        So that code taking a key pair's public half (``KeyPair.public_key``)
+        takes a public key too.
+
+        Returns
+        -------
+        public_key : PublicKey
+            ``self``.
+        """
         return self
 
     def __repr__(self):
@@ -240,11 +266,12 @@ class KeyPair:
         return private
 
     def public_key(self):
-        """The public half, safe to ship to whoever encrypts.
+        """Return the public half, safe to ship to whoever encrypts.
 
         Returns
         -------
         public_key : PublicKey
+            The X25519 public key matching this private key.
         """
         if self._public is None:
             self._private_key()
@@ -264,7 +291,14 @@ class KeyPair:
         return self._key.source
 
     def export(self):
-        """The private key as URL-safe base64 text: the one way to reveal it."""
+        """Reveal the private key as URL-safe base64 text (the one way to).
+
+        Returns
+        -------
+        text : str
+            44 characters; store them in a secret manager, an environment
+            variable or a file readable by you only.
+        """
         return self._key.export()
 
     def __repr__(self):

@@ -135,7 +135,7 @@ def _group_mode(codes: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndar
 
 
 class Microaggregator(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """k-anonymity by microaggregation: each row takes its group's centroid.
+    """Make rows k-anonymous by microaggregation: each takes its group's centroid.
 
     ``transform`` partitions the rows it is given into groups of at least
     ``k`` similar rows with MDAV [1]_ and replaces each row's quasi-identifier
