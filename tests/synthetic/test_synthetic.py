@@ -67,6 +67,7 @@ def fitted():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", SYNTHS)
 def test_privacy_spent_equals_epsilon_and_covers_everything(cls, fitted):
     _, models = fitted
@@ -253,6 +254,7 @@ def test_selection_prefers_large_scores_and_is_on_the_grid():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", SYNTHS)
 def test_dataframe_round_trip_keeps_columns_and_dtypes(cls, fitted):
     df, models = fitted
@@ -272,6 +274,7 @@ def test_dataframe_round_trip_keeps_columns_and_dtypes(cls, fitted):
     assert len(models[cls].sample(0)) == 0
 
 
+@pytest.mark.slow
 def test_synthetic_rows_keep_the_strong_dependence():
     # bmi rises with age: MST's tree measures that pair at a large budget.
     df = _patients(3000)
@@ -304,6 +307,7 @@ def test_array_round_trip(X):
         assert set(np.unique(out)) <= set(range(5))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", SYNTHS)
 def test_same_seed_same_rows(cls):
     df = _patients(200)
@@ -315,6 +319,7 @@ def test_same_seed_same_rows(cls):
     assert not outs[0].equals(outs[2])
 
 
+@pytest.mark.slow
 def test_sample_continues_the_stream_or_takes_a_seed(fitted):
     _, models = fitted
     synth = models[MSTSynthesizer]
@@ -348,6 +353,7 @@ def test_missing_values_are_refused(column):
         MSTSynthesizer(domain=DOMAIN).fit(df)
 
 
+@pytest.mark.slow
 def test_numbers_outside_declared_bounds_are_clipped():
     df = _patients(200)
     df.loc[0, "bmi"] = 1e6
@@ -390,6 +396,7 @@ def test_aim_workload_names_columns():
     assert len(synth.cliques_) == 2
 
 
+@pytest.mark.slow
 def test_sample_rejects_bad_counts(fitted):
     _, models = fitted
     with pytest.raises(ValueError, match="n_samples"):
@@ -417,6 +424,7 @@ def test_missing_mbi_names_the_extra(monkeypatch):
         _pgm.import_mbi()
 
 
+@pytest.mark.slow
 def test_evaluate_reports_tstr_and_reference():
     df = _patients(600)
     train, test = df.iloc[:400], df.iloc[400:]
@@ -427,6 +435,7 @@ def test_evaluate_reports_tstr_and_reference():
     assert "train on synthetic" in report.summary()
 
 
+@pytest.mark.slow
 def test_display_draws(fitted):
     pytest.importorskip("matplotlib")
     import matplotlib
