@@ -8,8 +8,18 @@ draws rows of the same type, columns and dtypes. ``evaluate`` compares a
 synthetic table with the real one.
 """
 
-from ._aim import AIMSynthesizer
-from ._evaluate import SyntheticQualityReport, evaluate
-from ._mst import MSTSynthesizer
+from importlib.util import find_spec
+
+# Like skpriv.neural_network: the subpackage needs its extra, and says so on
+# import (finding the package does not import it or JAX).
+if find_spec("mbi") is None:
+    raise ImportError(
+        "skpriv.synthetic needs the Private-PGM package 'mbi' (and JAX): "
+        "pip install 'skpriv[synth]'."
+    )
+
+from ._aim import AIMSynthesizer  # noqa: E402
+from ._evaluate import SyntheticQualityReport, evaluate  # noqa: E402
+from ._mst import MSTSynthesizer  # noqa: E402
 
 __all__ = ["AIMSynthesizer", "MSTSynthesizer", "SyntheticQualityReport", "evaluate"]
