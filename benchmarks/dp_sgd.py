@@ -8,7 +8,8 @@ compares test accuracy on scikit-learn's digits (64-64-10 MLP, 40 epochs,
 batch 64, lr 0.5, C=1, delta=1e-5, 5 seeds) with raw Opacus, a non-private
 net and DPLogisticRegression, and checks our reported epsilon with Opacus'
 PRV accountant. Part 1b (``--part scaling``) times one epoch at n = 100,000
-and 1,000,000 rows (issue 20: linear, not quadratic, in n).
+and 1,000,000 rows (issue 20: linear, not quadratic, in n); part 1c
+(``--part distributed``) one epoch on 1 and on 2 gloo workers (loopback).
 """
 
 import argparse
@@ -252,6 +253,93 @@ def scaling(sizes, bs=256):
         print(f"{n:10d} {o:8.2f} {o / o0:6.2f} {t:8.2f} {t / t0:6.2f} {o / t:10.2f}")
 
 
+# -- part 1c: distributed DP-SGD, 1 against 2 gloo workers (issue 20) --------
+
+
+def _dist_worker(rank, world, port, n, out):
+    """One worker: time one DP-SGD epoch on the common data (gloo, loopback)."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from skpriv.neural_network import DPNeuralNetClassifier
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=timedelta(seconds=600),
+    )
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(n, 784, generator=g).numpy()
+    y = torch.randint(0, 10, (n,), generator=g).numpy()
+
+    def fit(rows):
+        net = DPNeuralNetClassifier(
+            MLP,
+            criterion=nn.CrossEntropyLoss,
+            noise_multiplier=1.0,
+            max_epochs=1,
+            batch_size=256,
+            lr=0.05,
+            accountant="rdp",
+            classes=list(range(10)),
+            delta=1e-7,
+            verbose=0,
+            random_state=0,
+        )
+        dist.barrier()
+        start = time.perf_counter()
+        net.fit(X[:rows], y[:rows])
+        dist.barrier()
+        return time.perf_counter() - start
+
+    fit(2048)  # first-call costs paid apart
+    seconds = fit(n)
+    if rank == 0:
+        with open(out, "w") as f:
+            f.write(str(seconds))
+    dist.destroy_process_group()
+
+
+def distributed(n, worlds=(1, 2)):
+    """Seconds of one epoch of the 784-256-256-10 MLP on 1 and 2 gloo workers."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    rows = []
+    for world in worlds:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        out = tempfile.mktemp(suffix=".txt")
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, __file__, "--dist-worker"]
+        procs = [
+            subprocess.Popen(
+                [*cmd, str(r), str(world), str(port), str(n), out], env=env
+            )
+            for r in range(world)
+        ]
+        for proc in procs:
+            proc.wait(timeout=1800)
+        with open(out) as f:
+            rows.append((world, float(f.read())))
+        os.remove(out)
+    print(
+        f"\nDistributed DP-SGD: one epoch, MLP 784-256-256-10, n={n}, batch 256, "
+        f"gloo on loopback, 1 thread per worker, {os.cpu_count()} CPUs"
+    )
+    print(f"{'workers':>7s} {'seconds':>8s} {'samples/s':>10s} {'speed-up':>9s}")
+    for world, sec in rows:
+        print(f"{world:7d} {sec:8.2f} {n / sec:10.0f} {rows[0][1] / sec:9.2f}")
+
+
 # -- part 2: digits accuracy -------------------------------------------------
 
 
@@ -388,15 +476,23 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--part", choices=["all", "speed", "scaling", "digits"], default="all"
+        "--part",
+        choices=["all", "speed", "scaling", "distributed", "digits"],
+        default="all",
     )
+    parser.add_argument("--dist-worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.dist_worker:
+        rank, world, port, n, out = args.dist_worker
+        return _dist_worker(int(rank), int(world), int(port), int(n), out)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     if args.part in ("all", "speed"):
         throughput(6000 if args.quick else 60000, args.quick)
     if args.part in ("all", "scaling"):
         scaling([10_000, 100_000] if args.quick else [100_000, 1_000_000])
+    if args.part in ("all", "distributed"):
+        distributed(6000 if args.quick else 60000)
     if args.part in ("all", "digits"):
         digits(
             [0] if args.quick else [0, 1, 2, 3, 4], 5 if args.quick else 40, args.quick

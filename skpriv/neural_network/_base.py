@@ -38,6 +38,7 @@ from ._clipping import PerSampleClipper
 from ._distributed import data_fingerprint, resolve_distributed
 from ._dpsgd import (
     PoissonBatches,
+    _fast_tensors,
     dp_event_of,
     noise_mechanism,
     plan_dpsgd,
@@ -645,7 +646,7 @@ class DPNeuralNetMixin:
             self._probe_sample_mixing(dataset, fit_params or {})
 
     def _check_same_data(self, dist, dataset):
-        fast = PoissonBatches(dataset, 1.0, 1, None, "cpu", None, False).fast
+        fast = _fast_tensors(dataset)  # where they are: no copy
         prints = [float(len(dataset)), float(self.batch_size)]
         # Six numbers either way, so that every worker's collective matches.
         prints += data_fingerprint(fast) if fast is not None else [-1.0] * 6
