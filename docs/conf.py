@@ -197,6 +197,19 @@ def _quote_fitted_names(app, what, name, obj, options, lines):
         lines[i] = "".join(parts)
 
 
+_SKLEARN_REF = re.compile(r":ref:`([^`<]+?)\s*<[^`>]+>`")
+
+
+def _unlink_sklearn_refs(app, what, name, obj, options, lines):
+    # Methods that skpriv wraps but scikit-learn wrote (the federated
+    # ``score``) link to labels of scikit-learn's user guide, not here: keep
+    # their text.
+    if not getattr(obj, "__module__", "").startswith("sklearn"):
+        return
+    lines[:] = [_SKLEARN_REF.sub(r"\1", line) for line in lines]
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_member)
+    app.connect("autodoc-process-docstring", _unlink_sklearn_refs)
     app.connect("autodoc-process-docstring", _quote_fitted_names, priority=400)

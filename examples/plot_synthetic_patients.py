@@ -1,7 +1,7 @@
 """
-==========================================
+===========================================
 A private synthetic copy of a patient table
-==========================================
+===========================================
 
 A hospital wants to share a table of patients with analysts without sharing
 any patient. :class:`~skpriv.synthetic.MSTSynthesizer` measures noisy
