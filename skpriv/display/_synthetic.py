@@ -8,7 +8,7 @@ __all__ = ["SyntheticQualityDisplay"]
 
 
 class SyntheticQualityDisplay:
-    """Plot of a synthetic-data quality report (scikit-learn Display style).
+    """Plot a synthetic-data quality report (scikit-learn Display style).
 
     Left: each column's one-way total-variation distance (bars). Right: the
     two-way distances of every pair of columns (a heat map). The title gives
@@ -32,11 +32,16 @@ class SyntheticQualityDisplay:
 
     Examples
     --------
+    The report's :meth:`~skpriv.synthetic.SyntheticQualityReport.plot` makes
+    one:
+
     >>> import pandas as pd
-    >>> from skpriv.display import SyntheticQualityDisplay
+    >>> from skpriv.synthetic import evaluate
     >>> real = pd.DataFrame({"a": [0, 1, 1, 0], "b": ["x", "y", "y", "x"]})
     >>> fake = pd.DataFrame({"a": [0, 1, 0, 0], "b": ["x", "y", "x", "x"]})
-    >>> display = SyntheticQualityDisplay.from_data(real, fake)  # doctest: +SKIP
+    >>> display = evaluate(real, fake).plot()
+    >>> type(display).__name__, display.ax_.shape
+    ('SyntheticQualityDisplay', (2,))
     """
 
     def __init__(self, report):
@@ -60,6 +65,7 @@ class SyntheticQualityDisplay:
         Returns
         -------
         display : SyntheticQualityDisplay
+            The plotted display, with ``ax_`` and ``figure_`` set.
         """
         from ..synthetic import evaluate
 
