@@ -232,7 +232,9 @@ class PrivacyBudget:
         return new
 
     def check(self, event, label=None):
-        """Raise :class:`BudgetExceededError` if ``event`` does not fit; record nothing.
+        """Raise :class:`~skpriv.exceptions.BudgetExceededError` unless ``event`` fits.
+
+        Nothing is recorded: :meth:`charge` records.
 
         Parameters
         ----------
@@ -464,7 +466,8 @@ def before_fit(estimator, n_samples):
     """Check a fit's planned event against the active budgets (fit template hook).
 
     Returns the budgets to charge after the fit (:func:`after_fit`); raises
-    :class:`BudgetExceededError` before any work when the plan does not fit.
+    :class:`~skpriv.exceptions.BudgetExceededError` before any work when the
+    plan does not fit.
     """
     found = list(_ACTIVE.get())
     if not found:

@@ -968,9 +968,9 @@ class PrivateRandomizedSearchCV(BasePrivateSearchCV):
         """Differentially private search over sampled parameter settings.
 
     As :class:`PrivateGridSearchCV`, with ``n_iter`` candidates drawn from
-    ``param_distributions`` (as :class:`~sklearn.model_selection.
-    RandomizedSearchCV` does; the draw is independent of the data) before the
-    trials pick among them.
+    ``param_distributions`` (as
+    :class:`~sklearn.model_selection.RandomizedSearchCV` does; the draw is
+    independent of the data) before the trials pick among them.
 
     Parameters
     ----------
