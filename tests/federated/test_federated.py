@@ -435,7 +435,10 @@ def test_vectorized_sgd_matches_partial_fit(est, target, atol, engine, monkeypat
     from skpriv.federated._base import _train_clients
 
     if engine == "native":
-        assert _fastsgd._native_ok()
+        if not _fastsgd._native_ok():
+            pytest.skip(
+                "scikit-learn's compiled SGD differs here (the probe refuses it)"
+            )
         monkeypatch.setattr(_fastsgd, "_train_vectorized", _fastsgd._train_native)
     elif engine == "vectorized":
         monkeypatch.setattr(_fastsgd, "_train_native", _fastsgd._train_vectorized)
@@ -470,6 +473,9 @@ def test_fast_sgd_picks_the_cheaper_engine(monkeypatch):
     # engine (one Python step per row); few large clients go through
     # scikit-learn's compiled SGD, many small ones through the vectorized one.
     from skpriv.federated import _fastsgd
+
+    if not _fastsgd._native_ok():
+        pytest.skip("scikit-learn's compiled SGD differs here (the probe refuses it)")
 
     calls = []
     for name in ("_train_native", "_train_vectorized"):

@@ -166,7 +166,11 @@ def test_in_a_pipeline_and_privacy_spent_names_what_fit_learns():
 
 def test_sklearn_checks():
     # Batch-dependent by design: each transform groups the rows it is given.
+    from skpriv.testing import expected_failed_checks
+
+    est = Microaggregator(k=2, random_state=0)
     expected = {
+        **expected_failed_checks(est),  # scikit-learn 1.6's integer-X bug
         "check_methods_subset_invariance": "groups form within each batch",
         "check_methods_sample_order_invariance": "groups form within each batch",
     }
