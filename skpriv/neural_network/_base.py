@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from ..base import DP, PUBLIC, declared_releases, privacy_constraints
 from ..exceptions import PrivacyLeakWarning
 from ..mechanisms import Gaussian
+from ..utils._errors import call_hiding_values
 from ..utils._random import check_random_state
 from ..utils._sklearn_compat import (
     Interval,
@@ -488,8 +489,10 @@ class DPNeuralNetMixin:
         # A warm refit continues the same module: its features and classes
         # (or targets) must match those it was built for.
         warm = bool(self.warm_start and self.initialized_)
-        self.check_data(X, y)  # before the module is built from y
-        X, y = self._dp_prepare(X, y, reset=not warm)
+        # Validation errors never quote the private values (one error path
+        # for every skpriv estimator: utils._errors).
+        call_hiding_values(self.check_data, X, y)  # before the module is built
+        X, y = call_hiding_values(self._dp_prepare, X, y, reset=not warm)
         self.__dict__.pop("dp_event_", None)
         if not warm:
             self.initialize()
@@ -522,8 +525,10 @@ class DPNeuralNetMixin:
             The net.
         """
         self._dp_validate_params()
-        self.check_data(X, y)  # before the module is built from y
-        X, y = self._dp_prepare(X, y, reset=not self.initialized_, classes=classes)
+        call_hiding_values(self.check_data, X, y)  # before the module is built
+        X, y = call_hiding_values(
+            self._dp_prepare, X, y, reset=not self.initialized_, classes=classes
+        )
         if not self.initialized_:
             self.initialize()
         return self._dp_train(X, y, "partial_fit", fit_params)
