@@ -23,6 +23,7 @@ from .exceptions import PrivacyLeakWarning
 from .utils._errors import call_hiding_values
 from .utils._random import check_random_state
 from .utils._sklearn_compat import Interval, StrOptions, _fit_context
+from .utils._stack import user_stacklevel
 from .utils._validation import check_delta, check_epsilon
 
 __all__ = [
@@ -186,7 +187,7 @@ def warn_large_delta(estimator, n_units, unit="rows") -> None:
             f"guarantee with such a delta allows publishing one unit's data "
             f"outright. Choose delta well below 1 / n.",
             PrivacyLeakWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
 
 

@@ -328,3 +328,12 @@ def test_a_failed_first_fit_records_nothing_and_a_failed_refit_keeps_its_cost():
         est.fit(bad)
     spent = privacy_spent(est, strict=True)
     assert spent.epsilon >= 1.0
+
+
+def test_warnings_point_at_the_users_line_through_pipelines():
+    # Hand-counted stack levels broke whenever a helper frame was added.
+    from skpriv.preprocessing import GaussianNoise
+
+    with pytest.warns(PrivacyLeakWarning, match="delta") as record:
+        make_pipeline(GaussianNoise(delta=0.5, bounds=(0, 1))).fit(X)
+    assert record[0].filename == __file__

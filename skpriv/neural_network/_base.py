@@ -33,6 +33,7 @@ from ..utils._sklearn_compat import (
     validate_data,
     validate_parameter_constraints,
 )
+from ..utils._stack import user_stacklevel
 from ..utils._validation import check_delta, check_epsilon
 from ._callbacks import audit_callbacks, enforce, split_kind
 from ._clipping import PerSampleClipper
@@ -585,7 +586,7 @@ class DPNeuralNetMixin:
                 "skorch.helper.predefined_split(public_dataset) to validate on "
                 "public data.",
                 PrivacyLeakWarning,
-                stacklevel=6,
+                stacklevel=user_stacklevel(),
             )
         self._dp_setup(dataset_train, fit_params)
         return dataset_train, dataset_valid
@@ -601,7 +602,7 @@ class DPNeuralNetMixin:
                 f"n_samples={n}; it is clipped to {n} (every step then uses all "
                 f"rows, sample rate 1), as scikit-learn's MLP does.",
                 UserWarning,
-                stacklevel=7,
+                stacklevel=user_stacklevel(),
             )
             bs = n
         if self.delta >= 1.0 / n:
@@ -610,7 +611,7 @@ class DPNeuralNetMixin:
                 f"a mechanism that publishes one random row in the clear meets "
                 f"such a guarantee. Choose delta well below 1 / n_samples.",
                 PrivacyLeakWarning,
-                stacklevel=7,
+                stacklevel=user_stacklevel(),
             )
         with self._first_forward(dataset):
             self._materialize_lazy(dataset)

@@ -10,6 +10,7 @@ from skorch import NeuralNetClassifier
 
 from ..base import PUBLIC
 from ..exceptions import PrivacyLeakWarning
+from ..utils._stack import user_stacklevel
 from ._base import DPNeuralNetMixin
 from ._docs import (
     DP_NET_ATTRIBUTES,
@@ -195,14 +196,13 @@ class DPNeuralNetClassifier(DPNeuralNetMixin, NeuralNetClassifier):
                 )
             self._classes_from_data = self.classes is None and given is None
             if self._classes_from_data:
-                # caller -> fit -> _dp_prepare -> _encode_target
                 warnings.warn(
                     "classes=None: the class labels are read from y and "
                     "released in classes_ without differential privacy (a "
                     "label held by one row reveals it). Pass classes=[...] "
                     "to declare them.",
                     PrivacyLeakWarning,
-                    stacklevel=4,
+                    stacklevel=user_stacklevel(),
                 )
             if self.classes is None:
                 self.classes_inferred_ = classes
