@@ -139,6 +139,8 @@ def data_fingerprint(tensors) -> list:
             continue
         flat = t.detach().reshape(len(t), -1).to(torch.float64)
         rows = flat.sum(1)
-        weights = torch.cos(torch.arange(len(rows), dtype=torch.float64))
+        weights = torch.cos(
+            torch.arange(len(rows), dtype=torch.float64, device=rows.device)
+        )
         out += [float(len(t)), float(rows.sum()), float((rows * weights).sum())]
     return out

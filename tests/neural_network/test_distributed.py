@@ -140,3 +140,16 @@ def test_shards_partition_the_common_sample(world):
         assert np.array_equal(np.concatenate(shards), idx)
         sizes = [len(s) for s in shards]
         assert max(sizes) - min(sizes) <= 1
+
+
+def test_data_fingerprint_tells_reordered_or_changed_rows_apart():
+    from skpriv.neural_network._distributed import data_fingerprint
+
+    X = torch.arange(12.0).reshape(6, 2)
+    y = torch.tensor([0, 1, 0, 1, 1, 0])
+    same = data_fingerprint([X.clone(), y.clone()])
+    assert data_fingerprint([X, y]) == same
+    assert data_fingerprint([X.flip(0), y]) != same  # same sums, other order
+    assert data_fingerprint([X, 1 - y]) != same
+    assert data_fingerprint([X[:5], y[:5]]) != same
+    assert len(data_fingerprint([X, None])) == len(same)
