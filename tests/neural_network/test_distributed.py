@@ -25,8 +25,22 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _launch(world, tmp_path, timeout=240):
-    """Run ``world`` gloo workers on loopback; their results, one per rank."""
+def _launch(world, tmp_path, timeout=240, tries=2):
+    """Run ``world`` gloo workers on loopback; their results, one per rank.
+
+    The free port is released before the workers bind it; another process
+    taking it meanwhile makes one more try on another port.
+    """
+    for attempt in range(tries):
+        ok, result = _launch_once(world, tmp_path / str(attempt), timeout)
+        if ok or "Address already in use" not in result:
+            break
+    assert ok, result
+    return result
+
+
+def _launch_once(world, tmp_path, timeout):
+    tmp_path.mkdir()
     port = _free_port()
     env = {
         **os.environ,
@@ -55,8 +69,9 @@ def _launch(world, tmp_path, timeout=240):
                 p.kill()
                 p.wait()
     for p, log in zip(procs, logs):
-        assert p.returncode == 0, log[-3000:]
-    return [torch.load(out, weights_only=False) for out in outs]
+        if p.returncode != 0:
+            return False, log[-3000:]
+    return True, [torch.load(out, weights_only=False) for out in outs]
 
 
 def _assert_same_params(a, b, atol):
