@@ -37,6 +37,7 @@ API_MODULES = [
     "skpriv.ensemble",
     "skpriv.model_selection",
     "skpriv.stats",
+    "skpriv.synthetic",
     "skpriv.federated",
     "skpriv.federated.flower",
     "skpriv.federated.flower_app",

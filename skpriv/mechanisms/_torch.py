@@ -118,6 +118,8 @@ class TorchGaussian:
         Returns
         -------
         noise : torch.Tensor of float64
+            Noise of the requested shape on ``device``, every value a multiple
+            of ``granularity``.
         """
         steps = torch.zeros(shape, dtype=torch.float64, device=device)
         return self._add_noise_steps(steps, generator).mul_(self.granularity)

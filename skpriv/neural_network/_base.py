@@ -871,6 +871,12 @@ class DPNeuralNetMixin:
             Step function.
         **fit_params : dict
             Passed to ``step_fn``.
+
+        Returns
+        -------
+        None
+            skorch's epoch loop keeps no return value; what an epoch releases
+            goes to ``history_`` through the callbacks.
         """
         if not training:
             return super().run_single_epoch(

@@ -21,6 +21,7 @@ PUBLIC_MODULES = {
     "skpriv.federated": None,
     "skpriv.audit": None,
     "skpriv.testing": None,
+    "skpriv.synthetic": "synth",
     "skpriv.neural_network": "torch",
 }
 
