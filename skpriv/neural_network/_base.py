@@ -875,8 +875,8 @@ class DPNeuralNetMixin:
         Returns
         -------
         None
-            skorch's epoch loop keeps no return value; what an epoch releases
-            goes to ``history_`` through the callbacks.
+            Nothing: what an epoch releases goes to ``history_`` through the
+            callbacks, as in skorch's loop.
         """
         if not training:
             return super().run_single_epoch(
