@@ -9,7 +9,7 @@ import numpy as np
 from ..utils._sklearn_compat import Interval
 from ._base import FINAL_ITERS, BaseSynthesizer
 from ._measure import marginal, noisy_max
-from ._pgm import import_mbi, mbi_domain, model_marginal
+from ._pgm import MarginalModel, import_mbi, mbi_domain
 from ._plan import aim_plan
 
 __all__ = ["AIMSynthesizer"]
@@ -206,10 +206,11 @@ class AIMSynthesizer(BaseSynthesizer):
                 <= limit
             ]
             errors, weights = [], []
+            current = MarginalModel.from_mbi(model, d)
             for cl in allowed:
                 n_cells = int(np.prod([sizes[j] for j in cl]))
                 bias = math.sqrt(2.0 / math.pi) * sigma * n_cells
-                estimate = model_marginal(model, cl)
+                estimate = n * current.marginal(cl)
                 errors.append(
                     candidates[cl] * (np.abs(exact[cl] - estimate).sum() - bias)
                 )

@@ -158,6 +158,22 @@ class MarginalModel:
                 codes[part, col] = np.minimum(picked, self.sizes[col] - 1)
         return codes
 
+    def marginal(self, clique) -> np.ndarray:
+        """Exact probabilities of the marginal on ``clique`` (flattened, C order).
+
+        Variable elimination in numpy over the conditional tables (einsum
+        picks the order). AIM scores every candidate each round with it:
+        ``mbi``'s own variable elimination compiles one JAX program per
+        query, thousands per fit, which exhausted memory on wide tables.
+        """
+        operands = []
+        for col, parents, cdf in self.steps:
+            probs = np.diff(cdf, axis=1, prepend=0.0)
+            shape = tuple(self.sizes[p] for p in parents) + (self.sizes[col],)
+            operands += [probs.reshape(shape), [*parents, col]]
+        out = np.einsum(*operands, list(clique), optimize="greedy")
+        return np.asarray(out, dtype=np.float64).ravel()
+
 
 def _conditional_cdf(table: np.ndarray) -> np.ndarray:
     """Row-normalised CDFs; rows with no mass become uniform."""
