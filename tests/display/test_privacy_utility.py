@@ -305,7 +305,10 @@ def test_import_does_not_import_matplotlib():
 def test_public_api():
     import skpriv.display
 
-    assert skpriv.display.__all__ == ["PrivacyUtilityDisplay"]
+    assert skpriv.display.__all__ == [
+        "PrivacyUtilityDisplay",
+        "SyntheticQualityDisplay",
+    ]
 
 
 def test_missing_matplotlib_fails_before_any_fit(data, monkeypatch):
