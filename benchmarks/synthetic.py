@@ -43,6 +43,7 @@ from sklearn.model_selection import train_test_split
 from skpriv.accounting import gaussian_sigma
 from skpriv.mechanisms import Gaussian
 from skpriv.synthetic import AIMSynthesizer, MSTSynthesizer, evaluate
+from skpriv.synthetic._pgm import _rounded_draws
 from skpriv.synthetic._schema import TableSchema
 
 warnings.filterwarnings("ignore")
@@ -80,8 +81,11 @@ class IndependentMarginals:
         return self
 
     def sample(self, n):
+        # The synthesizers' controlled rounding, column by column (fair: the
+        # baseline's marginals then match its noisy one-ways as closely).
+        groups = np.zeros(n, dtype=np.int64)
         codes = np.stack(
-            [self._rng.choice(p.size, size=n, p=p) for p in self.probs_], axis=1
+            [_rounded_draws(groups, p[None, :], self._rng) for p in self.probs_], axis=1
         )
         return self._schema.decode(codes, self._rng)
 

@@ -6,9 +6,10 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..base import DP, PUBLIC
 from ..utils._sklearn_compat import Interval
 from ._base import FINAL_ITERS, BaseSynthesizer
-from ._measure import marginal, noisy_max
+from ._measure import exponential_mechanism, gaussian_for, marginal
 from ._pgm import MarginalModel, import_mbi, mbi_domain
 from ._plan import aim_plan
 
@@ -16,19 +17,25 @@ __all__ = ["AIMSynthesizer"]
 
 #: Mirror-descent iterations of the intermediate models (warm-started).
 ROUND_ITERS = 250
+#: AIM's first division of the budget: 16 rounds per column (the paper's T).
+INITIAL_ROUNDS_PER_COLUMN = 16
+#: AIM's split of a round between measuring (0.9) and selecting (0.1).
+MEASURE_SHARE = 0.9
 
 
 class AIMSynthesizer(BaseSynthesizer):
     """Differentially private synthetic data by AIM (adaptive and iterative).
 
-    AIM measures every one-way marginal, then for a number of rounds picks
-    the marginal of the workload (by default every pair of columns) that the
-    current model gets most wrong — privately, by report noisy max on the
-    model's error against the data, minus the error expected from noise
-    alone — measures it with Gaussian noise and refits the graphical model
-    with Private-PGM (the ``mbi`` package). Candidates that would grow the
-    model beyond ``max_model_size`` are left out. :meth:`sample` draws rows
-    from the final model.
+    AIM measures every one-way marginal, then round after round picks the
+    marginal of the workload (by default every pair of columns) that the
+    current model gets most wrong — privately, with the exponential
+    mechanism on the model's error against the data, minus the error
+    expected from noise alone — measures it with Gaussian noise and refits
+    the graphical model with Private-PGM (the ``mbi`` package). When a
+    measurement barely moves the model, later rounds get twice the budget
+    (annealing); the rounds stop when the zCDP budget is spent. Candidates
+    that would grow the model beyond its share of ``max_model_size`` are
+    left out. :meth:`sample` draws rows from the final model.
 
     Parameters
     ----------
@@ -49,8 +56,11 @@ class AIMSynthesizer(BaseSynthesizer):
         tree's cliques) a selection may build, reached as the rounds spend
         the budget (AIM's rule).
     rounds : int or None, default=None
-        Number of selection rounds; ``None`` uses one per column (at least
-        one). Each round gets an equal share of the budget (see Notes).
+        At most this many selection rounds (each refits the model, which
+        costs a JAX compilation when the model grows). ``None``: no limit,
+        AIM's rule alone ends the fit. With a limit, each round spends at
+        least an equal share of the budget left over the rounds left, so the
+        whole budget is spent either way.
     random_state : None, int or numpy.random.Generator, default=None
         Source of the noise; an int is reproducible, for tests only.
     verbose : int, default=0
@@ -68,9 +78,13 @@ class AIMSynthesizer(BaseSynthesizer):
         Every noisy marginal: columns, noisy counts, noise standard deviation.
     model_ : MarginalModel
         The fitted graphical model, which :meth:`sample` draws from.
-    noise_multiplier_, selection_epsilon_ : float
-        Gaussian noise multiplier of each measurement and epsilon of each
-        selection (public: from the plan).
+    noise_multiplier_ : ndarray of shape (n_features + n_rounds,)
+        Gaussian noise multiplier of each measurement: the one-ways, then one
+        per round (DP: chosen from earlier rounds' outputs).
+    selection_epsilon_ : ndarray of shape (n_rounds,)
+        Epsilon of each round's exponential mechanism (DP, likewise).
+    rho_ : float
+        The zCDP budget the rounds share (public: from epsilon and delta).
     dp_event_ : dp_accounting.DpEvent
         What the fit spent.
     n_features_in_ : int
@@ -85,18 +99,24 @@ class AIMSynthesizer(BaseSynthesizer):
 
     Notes
     -----
-    One plan, fixed before the data is seen: ``d`` one-way measurements and
-    ``rounds`` rounds; each measurement gets ``0.9 / (0.9 d + rounds)`` of
-    the budget in zCDP terms and each selection ``0.1 / (0.9 d + rounds)``,
-    AIM's split of a round, scaled so that the PLD accountant's epsilon of
-    the recorded event at ``delta`` is ``epsilon``. The paper's AIM instead
-    adapts the budget of later rounds to the data (annealing) and stops when
-    its zCDP filter is spent; a data-dependent schedule has no fixed event
-    to record or to plan a search with, so this version trades that
-    adaptivity for an exact, plannable account. Selections are report noisy
-    max with grid Laplace noise (floating-point safe), accounted as pure DP.
-    A clique selected again is averaged with its earlier measurement
-    (inverse-variance weights), which keeps the model the same size.
+    The paper's algorithm and analysis. The budget is ``rho``-zCDP, the
+    largest ``rho`` whose conversion by dp-accounting's RDP accountant is
+    ``(epsilon, delta)``-DP; the recorded event is ``ZCDpEvent(rho)``, known
+    before the data is seen. The budget is first divided into ``T = 16 d``
+    rounds: the one-ways and each round's measurement get noise multiplier
+    ``sqrt(T / (2 * 0.9 * rho))`` and each selection epsilon
+    ``sqrt(8 * 0.1 * rho / T)`` (``epsilon**2 / 8`` zCDP, the exponential
+    mechanism's bounded-range analysis). After a round whose measurement
+    moved the model's marginal by less than the noise alone would
+    (``sqrt(2 / pi) * sigma * cells`` in L1), the noise is halved and the
+    selection epsilon doubled; when less than two rounds' budget is left,
+    the last round spends all of it. These choices depend on earlier rounds'
+    DP outputs only, and the rounds stop before their zCDP costs sum above
+    ``rho``: adaptive composition under a zCDP filter is ``rho``-zCDP
+    (Feldman & Zrnic 2021). A clique selected again is averaged with its
+    earlier measurement (inverse-variance weights), which keeps the model the
+    same size. The exponential mechanism is drawn in Gumbel-max form (see
+    :mod:`skpriv.synthetic`'s floating-point note).
 
     References
     ----------
@@ -117,6 +137,14 @@ class AIMSynthesizer(BaseSynthesizer):
     >>> synth.sample(3).shape
     (3, 2)
     """
+
+    _privacy_releases = {
+        **BaseSynthesizer._privacy_releases,
+        # Annealing picks them from earlier rounds' DP outputs.
+        "noise_multiplier_": DP,
+        "selection_epsilon_": DP,
+        "rho_": PUBLIC,
+    }
 
     _parameter_constraints = {
         **BaseSynthesizer._parameter_constraints,
@@ -147,17 +175,16 @@ class AIMSynthesizer(BaseSynthesizer):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _n_rounds(self, n_columns):
-        return int(self.rounds) if self.rounds is not None else max(1, int(n_columns))
-
     def _plan(self, n_columns, n_private):
-        return aim_plan(
-            int(n_columns),
-            self._n_rounds(n_columns),
-            int(n_private),
-            float(self.epsilon),
-            float(self.delta),
+        return aim_plan(int(n_private), float(self.epsilon), float(self.delta))
+
+    def _set_schedule(self, plan):
+        one_way, rounds = self._schedule
+        self.noise_multiplier_ = np.array(
+            one_way + [nm for nm, _ in rounds], dtype=np.float64
         )
+        self.selection_epsilon_ = np.array([eps for _, eps in rounds], dtype=np.float64)
+        self.rho_ = float(plan.rho)
 
     def _candidates(self, names):
         """``{clique (positions): weight}``: the workload's downward closure."""
@@ -182,19 +209,40 @@ class AIMSynthesizer(BaseSynthesizer):
         n, d = codes.shape
         candidates = self._candidates(self._current_names)
         exact = {cl: marginal(codes, sizes, cl) for cl in candidates}
-        self._log(f"measuring {d} one-way marginals")
-        measurements = [
-            self._measure(codes, sizes, (j,), plan.one_way, rng) for j in range(d)
-        ]
-        model = self._estimate(sizes, measurements, n, ROUND_ITERS)
         domain = mbi_domain(sizes)
-        n_rounds = plan.n_measure
-        total_units = 0.9 * d + n_rounds
-        cliques, model_cliques = [], [(j,) for j in range(d)]
-        sigma = measurements[-1][2]
-        for t in range(n_rounds):
+        # The zCDP filter: never spend above rho (a margin for rounding).
+        budget = plan.rho * (1.0 - 1e-9)
+        initial = INITIAL_ROUNDS_PER_COLUMN * d
+        nm = math.sqrt(initial / (2.0 * MEASURE_SHARE * budget))
+        eps = math.sqrt(8.0 * (1.0 - MEASURE_SHARE) * budget / initial)
+        self._log(f"measuring {d} one-way marginals")
+        nm0 = nm
+        measurements = [self._measure(codes, sizes, (j,), nm, rng) for j in range(d)]
+        used = d / (2.0 * nm**2)
+        model = self._estimate(sizes, measurements, n, ROUND_ITERS)
+        current = MarginalModel.from_mbi(model, d)
+        cliques, model_cliques, schedule = [], [(j,) for j in range(d)], []
+        cap = self.rounds
+        t = 0
+        while True:
+            t += 1
+            remaining = budget - used
+            share = None
+            last = False
+            if remaining < 2.0 * _round_cost(nm, eps):
+                share, last = remaining, True
+            elif cap is not None and remaining / (cap - t + 1) > _round_cost(nm, eps):
+                share, last = remaining / (cap - t + 1), t >= cap
+            if share is not None:
+                nm = math.sqrt(1.0 / (2.0 * MEASURE_SHARE * share))
+                eps = math.sqrt(8.0 * (1.0 - MEASURE_SHARE) * share)
+            used += _round_cost(nm, eps)
+            if used > plan.rho:  # pragma: no cover - the rule above prevents it
+                raise RuntimeError("AIMSynthesizer: zCDP filter exceeded")
+            schedule.append((nm, eps))
+            sigma = gaussian_for(nm).sigma
             # AIM's size rule: the model may grow as the budget is spent.
-            limit = self.max_model_size * (0.9 * d + t + 1) / total_units
+            limit = self.max_model_size * used / plan.rho
             free = _downward_closure(model_cliques)
             allowed = [
                 cl
@@ -206,9 +254,8 @@ class AIMSynthesizer(BaseSynthesizer):
                 <= limit
             ]
             errors, weights = [], []
-            current = MarginalModel.from_mbi(model, d)
             for cl in allowed:
-                n_cells = int(np.prod([sizes[j] for j in cl]))
+                n_cells = exact[cl].size
                 bias = math.sqrt(2.0 / math.pi) * sigma * n_cells
                 estimate = n * current.marginal(cl)
                 errors.append(
@@ -216,14 +263,25 @@ class AIMSynthesizer(BaseSynthesizer):
                 )
                 weights.append(abs(candidates[cl]))
             sensitivity = max(weights) if max(weights) > 0 else 1.0
-            cl = allowed[noisy_max(errors, plan.selection, sensitivity, rng)]
+            cl = allowed[exponential_mechanism(errors, eps, sensitivity, rng)]
             cliques.append(cl)
-            measurements.append(self._measure(codes, sizes, cl, plan.measure, rng))
+            measurements.append(self._measure(codes, sizes, cl, nm, rng))
             if cl not in model_cliques:
                 model_cliques.append(cl)
-            self._log(f"round {t + 1}/{n_rounds}: measured {cl}")
-            iters = FINAL_ITERS if t == n_rounds - 1 else ROUND_ITERS
+            iters = FINAL_ITERS if last else ROUND_ITERS
             model = self._estimate(sizes, measurements, n, iters, warm_start=model)
+            before = n * current.marginal(cl)
+            current = MarginalModel.from_mbi(model, d)
+            self._log(
+                f"round {t}: measured {cl} (noise multiplier {nm:.3g}, "
+                f"{100 * used / plan.rho:.0f}% of the budget spent)"
+            )
+            if last:
+                break
+            moved = np.abs(n * current.marginal(cl) - before).sum()
+            if moved <= math.sqrt(2.0 / math.pi) * sigma * exact[cl].size:
+                nm, eps = nm / 2.0, eps * 2.0  # annealing: sharper rounds
+        self._schedule = ([nm0] * d, schedule)
         return measurements, model, cliques
 
     def _fit(self, X, y, rng):
@@ -235,6 +293,11 @@ class AIMSynthesizer(BaseSynthesizer):
             else list(range(np.shape(X)[1] if np.ndim(X) == 2 else 0))
         )
         return super()._fit(X, y, rng)
+
+
+def _round_cost(noise_multiplier, epsilon):
+    """zCDP cost of one round: a Gaussian measurement and a selection."""
+    return 1.0 / (2.0 * noise_multiplier**2) + epsilon**2 / 8.0
 
 
 def _names(clique):

@@ -125,8 +125,7 @@ class BaseSynthesizer(PrivacyMixin, BaseEstimator):
         ]
         self.cliques_ = [tuple(schema.names[j] for j in cl) for cl in cliques]
         self.model_ = MarginalModel.from_mbi(model, len(sizes))
-        self.noise_multiplier_ = plan.measure if plan.n_measure else plan.one_way
-        self.selection_epsilon_ = plan.selection
+        self._set_schedule(plan)
         self.dp_event_ = plan.event
         # Sampling is post-processing; its stream is derived from the fit's.
         self._sample_rng = np.random.default_rng(spawn_seeds(rng, 1)[0])
@@ -181,6 +180,11 @@ class BaseSynthesizer(PrivacyMixin, BaseEstimator):
     # ------------------------------------------------------------------
     # Helpers for subclasses
     # ------------------------------------------------------------------
+
+    def _set_schedule(self, plan):
+        """The noise and selection parameters the fit used (MST: the plan's)."""
+        self.noise_multiplier_ = plan.measure if plan.n_measure else plan.one_way
+        self.selection_epsilon_ = plan.selection
 
     def _measure(self, codes, sizes, clique, noise_multiplier, rng):
         noisy, sigma = measure(marginal(codes, sizes, clique), noise_multiplier, rng)

@@ -65,16 +65,26 @@ def to_mbi_measurements(measurements):
 def estimate(sizes, measurements, n_rows, iters, warm_start=None):
     """The mbi model fitting ``measurements`` (mirror descent), total ``n_rows``."""
     mbi = import_mbi()
+    import jax
+
     domain = mbi_domain(sizes)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mbi.estimation.MirrorDescent().estimate(
-            domain,
-            to_mbi_measurements(measurements),
-            known_total=float(n_rows),
-            iters=int(iters),
-            warm_start=warm_start,
-        )
+    # Compiling dominates (each new set of cliques is a new XLA program;
+    # running one takes milliseconds): ask XLA for its quick compile, then
+    # put the user's setting back.
+    quick = jax.config.read("jax_disable_most_optimizations")
+    try:
+        jax.config.update("jax_disable_most_optimizations", True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mbi.estimation.MirrorDescent().estimate(
+                domain,
+                to_mbi_measurements(measurements),
+                known_total=float(n_rows),
+                iters=int(iters),
+                warm_start=warm_start,
+            )
+    finally:
+        jax.config.update("jax_disable_most_optimizations", quick)
 
 
 def model_marginal(model, clique) -> np.ndarray:
@@ -108,7 +118,7 @@ class MarginalModel:
     @classmethod
     def from_mbi(cls, model, n_columns):
         """Conditional tables of an ``mbi`` model, along its junction tree."""
-        mbi = import_mbi()
+        import_mbi()
         sizes = [int(model.domain[_attr(j)]) for j in range(n_columns)]
         from mbi import junction_tree, marginal_oracles
 
@@ -116,11 +126,8 @@ class MarginalModel:
             model.domain, [tuple(cl) for cl in model.cliques]
         )
         nodes = list(jtree.nodes)
-        potentials = model.potentials.expand(nodes)
-        marginals = marginal_oracles.message_passing_stable(
-            potentials, float(model.total)
-        )
-        del mbi
+        factors = _numpy_factors(model.potentials)
+        marginals = None
         index = {_attr(j): j for j in range(len(sizes))}
         cliques = [set(cl) for cl in nodes]
         steps, used = [], set()
@@ -128,10 +135,16 @@ class MarginalModel:
             related = set().union(*[cl for cl in cliques if attr in cl] or [set()])
             parents = tuple(sorted(used & related, key=lambda a: index[a]))
             attrs = parents + (attr,)
-            table = np.asarray(
-                marginals.project(attrs).transpose(attrs).datavector(flatten=False),
-                dtype=np.float64,
-            )
+            table = _joint(factors, [index[a] for a in attrs], sizes)
+            if table is None:  # under/overflow in numpy: mbi's stable pass
+                if marginals is None:
+                    marginals = marginal_oracles.message_passing_stable(
+                        model.potentials.expand(nodes), float(model.total)
+                    )
+                table = np.asarray(
+                    marginals.project(attrs).transpose(attrs).datavector(flatten=False),
+                    dtype=np.float64,
+                )
             table = np.clip(table, 0.0, None).reshape(-1, sizes[index[attr]])
             steps.append(
                 (index[attr], tuple(index[a] for a in parents), _conditional_cdf(table))
@@ -140,7 +153,16 @@ class MarginalModel:
         return cls(sizes, steps)
 
     def sample(self, n_samples: int, rng) -> np.ndarray:
-        """``n_samples`` rows of codes, shape ``(n_samples, n_columns)``."""
+        """``n_samples`` rows of codes, shape ``(n_samples, n_columns)``.
+
+        Controlled rounding, as Private-PGM samples: the rows that share a
+        configuration of a column's parents (``m`` of them) get the column's
+        codes in counts ``floor(m p)``, the leftover rows going to codes
+        drawn without replacement in proportion to the fractional parts,
+        then shuffled. Each count is within one of its expected value, so
+        the copy's marginals match the model's far more closely than
+        independent draws would (whose error shrinks only as ``1 / sqrt m``).
+        """
         codes = np.zeros((n_samples, len(self.sizes)), dtype=np.int64)
         for col, parents, cdf in self.steps:
             if parents:
@@ -148,14 +170,9 @@ class MarginalModel:
                 rows = np.ravel_multi_index(tuple(codes[:, p] for p in parents), shape)
             else:
                 rows = np.zeros(n_samples, dtype=np.int64)
-            u = rng.random(n_samples)
-            # Inverse CDF per row (count the CDF values at or below u), in
-            # chunks that keep the gathered CDFs near 32 MB.
-            chunk = max(1, 4_000_000 // cdf.shape[1])
-            for start in range(0, n_samples, chunk):
-                part = slice(start, start + chunk)
-                picked = (cdf[rows[part]] <= u[part, None]).sum(axis=1)
-                codes[part, col] = np.minimum(picked, self.sizes[col] - 1)
+            # The CDF's last entry is set to 1: a difference may be -1e-16.
+            probs = np.clip(np.diff(cdf, axis=1, prepend=0.0), 0.0, None)
+            codes[:, col] = _rounded_draws(rows, probs, rng)
         return codes
 
     def marginal(self, clique) -> np.ndarray:
@@ -166,13 +183,93 @@ class MarginalModel:
         ``mbi``'s own variable elimination compiles one JAX program per
         query, thousands per fit, which exhausted memory on wide tables.
         """
+        from opt_einsum import contract
+
+        # Only the clique's ancestors matter: every other table sums to one.
+        parents_of = {col: parents for col, parents, _ in self.steps}
+        needed, todo = set(), list(clique)
+        while todo:
+            col = todo.pop()
+            if col not in needed:
+                needed.add(col)
+                todo.extend(parents_of[col])
         operands = []
         for col, parents, cdf in self.steps:
-            probs = np.diff(cdf, axis=1, prepend=0.0)
-            shape = tuple(self.sizes[p] for p in parents) + (self.sizes[col],)
-            operands += [probs.reshape(shape), [*parents, col]]
-        out = np.einsum(*operands, list(clique), optimize="greedy")
+            if col in needed:
+                probs = np.diff(cdf, axis=1, prepend=0.0)
+                shape = tuple(self.sizes[p] for p in parents) + (self.sizes[col],)
+                operands += [probs.reshape(shape), [*parents, col]]
+        out = contract(*operands, list(clique), optimize="greedy")
         return np.asarray(out, dtype=np.float64).ravel()
+
+
+def _rounded_draws(rows, probs, rng) -> np.ndarray:
+    """One code per row: controlled rounding within each group of ``rows``."""
+    n = rows.size
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    k = probs.shape[1]
+    order = np.argsort(rows, kind="stable")
+    keys, starts, counts = np.unique(rows[order], return_index=True, return_counts=True)
+    for key, start, m in zip(keys, starts, counts):
+        expected = m * probs[key]
+        whole = np.floor(expected).astype(np.int64)
+        frac = expected - whole
+        extra = int(m - whole.sum())
+        positive = np.flatnonzero(frac > 0)
+        if extra > 0:
+            take = min(extra, positive.size)
+            if take:
+                picked = rng.choice(
+                    positive,
+                    take,
+                    replace=False,
+                    p=frac[positive] / frac[positive].sum(),
+                )
+                whole[picked] += 1
+            if extra > take:  # rounding left rows over: plain draws
+                p = probs[key] / probs[key].sum()
+                whole += np.bincount(rng.choice(k, extra - take, p=p), minlength=k)
+        values = np.repeat(np.arange(k), whole)[:m]
+        rng.shuffle(values)
+        out[order[start : start + m]] = values
+    return out
+
+
+def _numpy_factors(potentials):
+    """``[(positions, table)]``: each log-potential as ``exp(theta - max theta)``."""
+    out = []
+    for clique in potentials.cliques:
+        theta = np.asarray(potentials[clique].values, dtype=np.float64)
+        positions = [int(a[1:]) for a in potentials[clique].domain.attributes]
+        out.append((positions, np.exp(theta - theta.max())))
+    return out
+
+
+def _joint(factors, positions, sizes):
+    """Unnormalised joint of ``positions`` (in that axis order), or None.
+
+    Variable elimination in numpy (opt_einsum picks the order) over the
+    model's exponentiated potentials; ``None`` when the result under- or
+    overflowed, for the caller to use mbi's log-space message passing.
+    """
+    from opt_einsum import contract
+
+    operands, seen = [], set()
+    for pos, table in factors:
+        operands += [table, pos]
+        seen.update(pos)
+    for p in positions:
+        if p not in seen:  # a column no potential touches: uniform
+            operands += [np.ones(sizes[p]), [p]]
+    with np.errstate(all="ignore"):
+        out = contract(*operands, list(positions), optimize="greedy")
+    out = np.asarray(out, dtype=np.float64)
+    total = out.sum()
+    if not np.isfinite(total) or total <= 0 or not np.isfinite(out).all():
+        return None
+    return out / total
 
 
 def _conditional_cdf(table: np.ndarray) -> np.ndarray:

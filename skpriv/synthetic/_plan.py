@@ -5,12 +5,13 @@ columns, rounds and privately bounded columns) and gives both the noise
 multipliers and selection epsilons the fit uses and the event it records:
 ``_fit`` and ``_planned_dp_event`` call the same function.
 
-Budget is split in zCDP terms, as MST and AIM do (a share ``rho`` of a
+MST's budget is split in zCDP terms, as its paper does (a share ``rho`` of a
 total ``r`` is a Gaussian of noise multiplier ``sqrt(1 / (2 rho))``, or a
 pure-DP selection of epsilon ``sqrt(2 rho)``), then ``r`` is calibrated so
 that the PLD accountant's epsilon of the composed event, at ``delta``, is the
 requested epsilon (:func:`skpriv.accounting.epsilon_of`, the function
-``privacy_spent`` uses). A private domain spends a fixed share of epsilon
+``privacy_spent`` uses). AIM's plan is a zCDP budget ``rho``, calibrated the
+same way, which its rounds spend adaptively (:class:`AimPlan`). A private domain spends a fixed share of epsilon
 first, as pure-DP quantiles.
 """
 
@@ -23,7 +24,7 @@ import dp_accounting
 from ..accounting import epsilon_of
 from ._measure import selection_event
 
-__all__ = ["SynthPlan", "aim_plan", "mst_plan"]
+__all__ = ["AimPlan", "SynthPlan", "aim_plan", "mst_plan"]
 
 #: Share of epsilon spent on private bounds when ``domain="private"``.
 PRIVATE_DOMAIN_SHARE = 0.1
@@ -157,28 +158,46 @@ def mst_plan(n_columns: int, n_private: int, epsilon: float, delta: float):
     return SynthPlan(nm1, nm2, eps_sel, n1, n2, n_sel, eps_b, bounds_event, event)
 
 
-@lru_cache(maxsize=256)
-def aim_plan(
-    n_columns: int, n_rounds: int, n_private: int, epsilon: float, delta: float
-):
-    """AIM on a fixed schedule: ``d`` one-ways, then ``T`` rounds of equal budget.
+@dataclass(frozen=True)
+class AimPlan:
+    """AIM's zCDP budget ``rho`` and the event it spends.
 
-    Every measurement (one-way or selected) gets ``0.9 r / (0.9 d + T)`` and
-    every selection ``0.1 r / (0.9 d + T)``, AIM's split of a round; the
-    schedule depends only on public values, so the event is known before the
-    data is seen.
+    AIM (as in its paper) runs a zCDP *filter*: the noise and selection
+    epsilon of each round depend on earlier rounds' DP outputs, and the fit
+    stops before the rounds' total ``rho`` exceeds the budget. Adaptive
+    composition of zCDP under such a filter is ``rho``-zCDP (Feldman & Zrnic
+    2021 give the Renyi filter for each order; a zCDP budget is one at every
+    order at once), so the event ``ZCDpEvent(rho)`` is known before the data
+    is seen, whatever the rounds turn out to be.
     """
-    d, t = n_columns, n_rounds
+
+    rho: float
+    bounds_epsilon: float
+    bounds_event: object
+    event: object
+
+
+def _aim_event(rho, bounds_event):
+    event = dp_accounting.ZCDpEvent(rho=float(rho))
+    if bounds_event is None:
+        return event
+    return dp_accounting.ComposedDpEvent([event, bounds_event])
+
+
+@lru_cache(maxsize=256)
+def aim_plan(n_private: int, epsilon: float, delta: float):
+    """AIM: the largest ``rho`` whose event costs ``epsilon`` at ``delta``.
+
+    ``ZCDpEvent`` is composed by the RDP accountant (the PLD accountant has
+    no zCDP event; :func:`skpriv.accounting.epsilon_of` falls back to RDP by
+    itself), with dp-accounting's RDP-to-DP conversion.
+    """
     eps_b, bounds_event = _bounds(n_private, epsilon)
 
-    def parts_of(r):
-        unit = r / (AIM_MEASURE_SHARE * d + t)
-        nm = math.sqrt(1.0 / (2.0 * AIM_MEASURE_SHARE * unit))
-        eps_sel = math.sqrt(2.0 * (1.0 - AIM_MEASURE_SHARE) * unit)
-        return nm, d, nm, t, eps_sel, t
+    def cost(log_rho):
+        return epsilon_of(_aim_event(math.exp(log_rho), bounds_event), delta, "rdp")
 
-    r = _calibrate(parts_of, epsilon, delta, bounds_event)
-    parts = parts_of(r)
-    event = _event(parts, bounds_event)
-    nm1, n1, nm2, n2, eps_sel, n_sel = parts
-    return SynthPlan(nm1, nm2, eps_sel, n1, n2, n_sel, eps_b, bounds_event, event)
+    log_delta = math.log(1.0 / delta)
+    start = math.log((math.sqrt(log_delta + epsilon) - math.sqrt(log_delta)) ** 2)
+    rho = math.exp(_search(cost, start, epsilon))
+    return AimPlan(rho, eps_b, bounds_event, _aim_event(rho, bounds_event))
