@@ -136,6 +136,7 @@ def test_aim_event_is_known_before_the_data():
     "params",
     [
         {"epsilon": 1.0},
+        {"epsilon": 1.0, "rounds": None},
         {"epsilon": 0.2, "rounds": 3},
         {"epsilon": 8.0, "rounds": 1},
         {"epsilon": 2.0, "workload": [("a", "b", "c")]},
@@ -152,13 +153,16 @@ def test_filter_spends_rho_and_never_more(params, seed):
     n_rounds = len(synth.cliques_)
     assert synth.selection_epsilon_.shape == (n_rounds,)
     assert synth.noise_multiplier_.shape == (df.shape[1] + n_rounds,)
-    if params.get("rounds") is not None:
-        assert 1 <= n_rounds <= params["rounds"]
+    cap = params.get("rounds", "auto")
+    if cap is not None:
+        assert 1 <= n_rounds <= (2 * df.shape[1] if cap == "auto" else cap)
 
 
 def test_annealing_halves_the_noise_and_the_last_round_spends_the_rest():
     df = _table(2000, seed=2)
-    synth = AIMSynthesizer(epsilon=4.0, domain=DOMAIN, n_bins=4, random_state=0)
+    synth = AIMSynthesizer(
+        epsilon=4.0, domain=DOMAIN, n_bins=4, rounds=None, random_state=0
+    )
     synth.fit(df)
     d = df.shape[1]
     first = synth.noise_multiplier_[0]
