@@ -106,8 +106,9 @@ class AIMSynthesizer(BaseSynthesizer):
     The paper's algorithm and analysis. The budget is ``rho``-zCDP, the
     largest ``rho`` whose conversion by dp-accounting's RDP accountant is
     ``(epsilon, delta)``-DP; the recorded event is ``ZCDpEvent(rho)``, known
-    before the data is seen. The budget is first divided into ``T = 16 d``
-    rounds: the one-ways and each round's measurement get noise multiplier
+    before the data is seen. The budget is first divided into ``T`` rounds
+    (the paper's ``16 d``; under a cap on the rounds, ``min(16 d, rounds +
+    d)``): the one-ways and each round's measurement get noise multiplier
     ``sqrt(T / (2 * 0.9 * rho))`` and each selection epsilon
     ``sqrt(8 * 0.1 * rho / T)`` (``epsilon**2 / 8`` zCDP, the exponential
     mechanism's bounded-range analysis). After a round whose measurement
@@ -220,7 +221,13 @@ class AIMSynthesizer(BaseSynthesizer):
         domain = mbi_domain(sizes)
         # The zCDP filter: never spend above rho (a margin for rounding).
         budget = plan.rho * (1.0 - 1e-9)
+        cap = AUTO_ROUNDS_PER_COLUMN * d if self.rounds == "auto" else self.rounds
+        # The first division of the budget: the paper's 16 d rounds; with a
+        # cap, the cap plus one round's worth per one-way, so the one-ways are
+        # measured as precisely as the rounds the cap will run.
         initial = INITIAL_ROUNDS_PER_COLUMN * d
+        if cap is not None:
+            initial = min(initial, cap + d)
         nm = math.sqrt(initial / (2.0 * MEASURE_SHARE * budget))
         eps = math.sqrt(8.0 * (1.0 - MEASURE_SHARE) * budget / initial)
         self._log(f"measuring {d} one-way marginals")
@@ -230,7 +237,6 @@ class AIMSynthesizer(BaseSynthesizer):
         model = self._estimate(sizes, measurements, n, ROUND_ITERS)
         current = MarginalModel.from_mbi(model, d)
         cliques, model_cliques, schedule = [], [(j,) for j in range(d)], []
-        cap = AUTO_ROUNDS_PER_COLUMN * d if self.rounds == "auto" else self.rounds
         t = 0
         while True:
             t += 1
