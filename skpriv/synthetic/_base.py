@@ -11,7 +11,7 @@ from ..utils._random import check_random_state, spawn_seeds
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._validation import typed_columns_as_object, validate_quietly
 from ._measure import marginal, measure
-from ._pgm import MarginalModel, estimate
+from ._pgm import MarginalModel, estimate, release_compiled
 from ._schema import DATETIME, TableSchema
 
 __all__ = ["BaseSynthesizer"]
@@ -114,7 +114,13 @@ class BaseSynthesizer(PrivacyMixin, BaseEstimator):
             raise
         sizes = [dom.size for dom in schema.domains]
 
-        measurements, model, cliques = self._select_and_measure(codes, sizes, plan, rng)
+        try:
+            measurements, model, cliques = self._select_and_measure(
+                codes, sizes, plan, rng
+            )
+            model_tables = MarginalModel.from_mbi(model, len(sizes))
+        finally:
+            release_compiled()  # this fit's XLA programs serve no later fit
         self._schema = schema
         self._domain_sources = tuple(dom.source for dom in schema.domains)
         self.domain_ = {dom.name: dom.public_view() for dom in schema.domains}
@@ -124,7 +130,7 @@ class BaseSynthesizer(PrivacyMixin, BaseEstimator):
             for clique, noisy, sigma, _ in measurements
         ]
         self.cliques_ = [tuple(schema.names[j] for j in cl) for cl in cliques]
-        self.model_ = MarginalModel.from_mbi(model, len(sizes))
+        self.model_ = model_tables
         self._set_schedule(plan)
         self.dp_event_ = plan.event
         # Sampling is post-processing; its stream is derived from the fit's.

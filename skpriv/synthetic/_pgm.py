@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["MarginalModel", "estimate", "import_mbi"]
+__all__ = ["MarginalModel", "estimate", "import_mbi", "release_compiled"]
 
 
 def import_mbi():
@@ -32,6 +32,32 @@ def import_mbi():
             "pip install 'skpriv[synth]'."
         ) from exc
     return mbi
+
+
+def release_compiled() -> None:
+    """Drop the programs JAX compiled for ``mbi``'s jitted functions.
+
+    Every new set of cliques is a new XLA program and JAX keeps each one
+    mapped in memory; a fit's programs are of no use to the next fit (other
+    cliques, other shapes), and after a few dozen AIM fits in one process the
+    mappings reached the kernel's limit (``vm.max_map_count``) and LLVM
+    aborted the process. Only ``mbi``'s caches are cleared (the jitted
+    functions of its modules and classes), not the user's other JAX code.
+    """
+    import inspect
+    import sys
+
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "mbi" or name.startswith("mbi.")):
+            continue
+        for obj in list(vars(module).values()):
+            targets = [obj]
+            if inspect.isclass(obj) and obj.__module__.startswith("mbi"):
+                targets += list(vars(obj).values())
+            for target in targets:
+                clear = getattr(target, "clear_cache", None)
+                if callable(clear) and type(target).__module__.startswith("jax"):
+                    clear()
 
 
 def mbi_domain(sizes):

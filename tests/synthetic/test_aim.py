@@ -227,3 +227,55 @@ def test_rounded_draws_shuffle_within_groups():
     values = _rounded_draws(np.zeros(1000, dtype=np.int64), np.array([[0.5, 0.5]]), rng)
     # Not sorted: runs of equal codes are short.
     assert np.count_nonzero(np.diff(values)) > 300
+
+
+# --------------------------------------------------------------------------
+# The numpy model tables equal mbi's own (its log-space pass is the fallback)
+# --------------------------------------------------------------------------
+
+
+def test_numpy_tables_equal_mbis_message_passing(monkeypatch):
+    from skpriv.synthetic import _pgm
+
+    df = _table(500, seed=3)
+    synth = AIMSynthesizer(epsilon=2.0, domain=DOMAIN, n_bins=4, random_state=0)
+    synth.fit(df)
+    codes = synth._schema.encode()
+    sizes = [dom.size for dom in synth._schema.domains]
+    measurements = [
+        (tuple(synth._schema.names.index(c) for c in cl), y, s, None)
+        for cl, y, s in synth.measurements_
+    ]
+    model = synth._estimate(sizes, measurements, len(codes), 200)
+    ours = _pgm.MarginalModel.from_mbi(model, len(sizes))
+    monkeypatch.setattr(_pgm, "_joint", lambda *args: None)  # force the fallback
+    theirs = _pgm.MarginalModel.from_mbi(model, len(sizes))
+    assert [s[:2] for s in ours.steps] == [s[:2] for s in theirs.steps]
+    for (_, _, a), (_, _, b) in zip(ours.steps, theirs.steps):
+        # mbi computes in float32.
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    for clique in [(0,), (0, 1), (1, 2), (0, 2)]:
+        np.testing.assert_allclose(
+            ours.marginal(clique), theirs.marginal(clique), atol=1e-5
+        )
+
+
+@pytest.mark.skipif(
+    not __import__("os").path.exists("/proc/self/maps"), reason="Linux memory maps"
+)
+def test_fits_do_not_accumulate_compiled_programs():
+    # Each AIM fit compiles new XLA programs; kept, their memory mappings
+    # reached vm.max_map_count after a few dozen fits and LLVM aborted.
+    def n_maps():
+        with open("/proc/self/maps") as f:
+            return sum(1 for _ in f)
+
+    rng = np.random.default_rng(0)
+    counts = []
+    for seed in range(4):
+        df = pd.DataFrame(rng.integers(0, 4, size=(500, 5)), columns=list("vwxyz"))
+        domain = {c: (0, 3) for c in df.columns}
+        AIMSynthesizer(epsilon=2.0, domain=domain, n_bins=4, random_state=seed).fit(df)
+        counts.append(n_maps())
+    # Without the release, every fit added about a hundred mappings here.
+    assert counts[-1] - counts[0] < 40, counts
