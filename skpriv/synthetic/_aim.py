@@ -19,8 +19,8 @@ __all__ = ["AIMSynthesizer"]
 ROUND_ITERS = 250
 #: AIM's first division of the budget: 16 rounds per column (the paper's T).
 INITIAL_ROUNDS_PER_COLUMN = 16
-#: Rounds per column of ``rounds="auto"``.
-AUTO_ROUNDS_PER_COLUMN = 2
+#: Rounds per column of ``rounds="auto"`` (rounded up).
+AUTO_ROUNDS_PER_COLUMN = 1.5
 #: AIM's split of a round between measuring (0.9) and selecting (0.1).
 MEASURE_SHARE = 0.9
 
@@ -59,8 +59,8 @@ class AIMSynthesizer(BaseSynthesizer):
         the budget (AIM's rule).
     rounds : int, "auto" or None, default="auto"
         At most this many selection rounds (each refits the model, which
-        costs a JAX compilation when the model grows). ``"auto"``: two per
-        column; ``None``: no limit, AIM's rule alone ends the fit (the
+        costs a JAX compilation when the model grows). ``"auto"``: 1.5 per
+        column (rounded up); ``None``: no limit, AIM's rule alone ends the fit (the
         paper's algorithm; often two to three times the rounds, for a few
         percent less error). With a limit, each round spends at least an
         equal share of the budget left over the rounds left, so the whole
@@ -221,7 +221,11 @@ class AIMSynthesizer(BaseSynthesizer):
         domain = mbi_domain(sizes)
         # The zCDP filter: never spend above rho (a margin for rounding).
         budget = plan.rho * (1.0 - 1e-9)
-        cap = AUTO_ROUNDS_PER_COLUMN * d if self.rounds == "auto" else self.rounds
+        cap = (
+            math.ceil(AUTO_ROUNDS_PER_COLUMN * d)
+            if self.rounds == "auto"
+            else self.rounds
+        )
         # The first division of the budget: the paper's 16 d rounds; with a
         # cap, the cap plus one round's worth per one-way, so the one-ways are
         # measured as precisely as the rounds the cap will run.
@@ -257,7 +261,14 @@ class AIMSynthesizer(BaseSynthesizer):
             sigma = gaussian_for(nm).sigma
             # AIM's size rule: the model may grow as the budget is spent.
             limit = self.max_model_size * used / plan.rho
-            free = _downward_closure(model_cliques)
+            # Candidates inside a clique of the current junction tree leave
+            # the model's size as it is (no need to build a tree for them).
+            jtree, _ = junction_tree.make_junction_tree(
+                domain, [_names(c) for c in model_cliques]
+            )
+            free = _downward_closure(
+                [tuple(int(a[1:]) for a in node) for node in jtree.nodes]
+            )
             allowed = [
                 cl
                 for cl in candidates

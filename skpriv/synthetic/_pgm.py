@@ -98,18 +98,29 @@ def estimate(sizes, measurements, n_rows, iters, warm_start=None):
     # running one takes milliseconds): ask XLA for its quick compile, then
     # put the user's setting back.
     quick = jax.config.read("jax_disable_most_optimizations")
+    compiled = None
     try:
         jax.config.update("jax_disable_most_optimizations", True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return mbi.estimation.MirrorDescent().estimate(
+            estimator = mbi.estimation.MirrorDescent()
+            linear = to_mbi_measurements(measurements)
+            # mbi compiles the optimisation loop in a thread of its own while
+            # this one sets up (and compiles the first marginals): two cores.
+            compiled = estimator.precompile(domain, linear)
+            return estimator.estimate(
                 domain,
-                to_mbi_measurements(measurements),
+                linear,
                 known_total=float(n_rows),
                 iters=int(iters),
                 warm_start=warm_start,
             )
     finally:
+        if compiled is not None:
+            try:
+                compiled.result()  # done with the quick setting in force
+            except Exception:  # noqa: BLE001 - estimate compiled it itself
+                pass
         jax.config.update("jax_disable_most_optimizations", quick)
 
 

@@ -168,3 +168,53 @@ def test_data_fingerprint_tells_reordered_or_changed_rows_apart():
     assert data_fingerprint([X, 1 - y]) != same
     assert data_fingerprint([X[:5], y[:5]]) != same
     assert len(data_fingerprint([X, None])) == len(same)
+
+
+class _FakeWorker:
+    """A worker's view for add_chunked_noise; the all-reduce is done by hand."""
+
+    def __init__(self, rank, world_size):
+        self.rank, self.world_size = rank, world_size
+
+    def all_reduce_sum(self, tensors):
+        pass
+
+
+@pytest.mark.parametrize("world", [2, 3, 7])
+def test_chunked_noise_split_over_workers_equals_one_process(world):
+    from skpriv.mechanisms import Gaussian
+    from skpriv.neural_network._dpsgd import NOISE_CHUNK, add_chunked_noise
+
+    flat = torch.randn(
+        5 * NOISE_CHUNK + 123, generator=torch.Generator().manual_seed(0)
+    )
+    mech = Gaussian(1.3)
+    alone = add_chunked_noise(flat, mech, np.random.default_rng(4))
+    parts = [
+        add_chunked_noise(flat, mech, np.random.default_rng(4), _FakeWorker(r, world))
+        for r in range(world)
+    ]
+    # Each chunk is noised by exactly one worker, the others hold zeros there.
+    nonzero = torch.stack([p != 0 for p in parts]).sum(0)
+    assert int(nonzero.max()) == 1
+    torch.testing.assert_close(sum(parts), alone, rtol=0, atol=0)
+    # The noise is there, on the grid, with the mechanism's scale.
+    noise = (alone.double() - flat.double()).numpy()
+    assert 1.2 < noise.std() < 1.4
+    g = mech.granularity
+    on_grid = alone.double().numpy() / g
+    np.testing.assert_array_equal(on_grid, np.round(on_grid))
+
+
+def test_chunked_noise_chunks_are_independent_and_refuse_non_finite():
+    from skpriv.mechanisms import Gaussian
+    from skpriv.neural_network._dpsgd import NOISE_CHUNK, add_chunked_noise
+
+    zeros = torch.zeros(2 * NOISE_CHUNK, dtype=torch.float64)
+    out = add_chunked_noise(zeros, Gaussian(1.0), np.random.default_rng(0)).numpy()
+    a, b = out[:NOISE_CHUNK], out[NOISE_CHUNK:]
+    assert abs(np.corrcoef(a, b)[0, 1]) < 0.03
+    assert not np.array_equal(a, b)
+    bad = zeros.clone()
+    bad[5] = float("nan")
+    assert add_chunked_noise(bad, Gaussian(1.0), np.random.default_rng(0)) is None

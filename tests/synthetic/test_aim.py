@@ -155,7 +155,7 @@ def test_filter_spends_rho_and_never_more(params, seed):
     assert synth.noise_multiplier_.shape == (df.shape[1] + n_rounds,)
     cap = params.get("rounds", "auto")
     if cap is not None:
-        assert 1 <= n_rounds <= (2 * df.shape[1] if cap == "auto" else cap)
+        assert 1 <= n_rounds <= (math.ceil(1.5 * df.shape[1]) if cap == "auto" else cap)
 
 
 def test_annealing_halves_the_noise_and_the_last_round_spends_the_rest():
