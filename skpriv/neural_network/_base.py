@@ -41,7 +41,6 @@ from ._distributed import data_fingerprint, resolve_distributed
 from ._dpsgd import (
     PoissonBatches,
     _fast_tensors,
-    add_chunked_noise,
     dp_event_of,
     noise_mechanism,
     plan_dpsgd,
@@ -822,9 +821,7 @@ class DPNeuralNetMixin:
         # synchronisation per step) and is read at the end of the epoch,
         # before anything computed from these steps is released.
         # Distributed: the workers' clipped sums are added first (one
-        # all-reduce); on CPU each worker then noises its share of the chunks
-        # and a second all-reduce shares them (add_chunked_noise); on an
-        # accelerator every worker adds the same noise to the same sum.
+        # all-reduce), then every worker adds the same noise to the same sum.
         mech = run.mechanism
         on_cpu = self._param_device().type == "cpu"
         params = [p for p in self.module_.parameters() if p.requires_grad]
@@ -833,33 +830,20 @@ class DPNeuralNetMixin:
                 p.grad = torch.zeros_like(p)
         if run.dist is not None:
             run.dist.all_reduce_sum([p.grad for p in params])
-        if isinstance(mech, Gaussian):  # numpy's, for CPU tensors
-            self._add_cpu_noise(run, params, mech)
         for p in params:
-            if mech is not None and not isinstance(mech, Gaussian):
+            if isinstance(mech, Gaussian):  # numpy's, for CPU tensors
+                try:
+                    noisy = mech.randomise(p.grad.detach().numpy(), run.noise_rng)
+                except ValueError:  # NaN or infinity in the clipped sum
+                    run.finite = torch.tensor(False)
+                    self._check_finite_steps(run)
+                p.grad.copy_(torch.from_numpy(noisy))
+            elif mech is not None:
                 if not on_cpu:
                     finite = torch.isfinite(p.grad).all()
                     run.finite = finite if run.finite is None else run.finite & finite
                 p.grad.copy_(mech.randomise(p.grad, run.noise_gen, check_finite=on_cpu))
             p.grad.div_(run.expected_batch)
-
-    def _add_cpu_noise(self, run, params, mech):
-        # One flat vector, noised by chunks (split across the workers when
-        # distributed: noise drawn once, each worker a share of the work).
-        if not params:
-            return
-        dtype = params[0].grad.dtype
-        if any(p.grad.dtype != dtype for p in params):
-            dtype = torch.float64
-        flat = torch.cat([p.grad.detach().reshape(-1).to(dtype) for p in params])
-        noisy = add_chunked_noise(flat, mech, run.noise_rng, run.dist)
-        if noisy is None:  # NaN or infinity in the clipped sum
-            run.finite = torch.tensor(False)
-            self._check_finite_steps(run)
-        pos = 0
-        for p in params:
-            p.grad.copy_(noisy[pos : pos + p.numel()].view_as(p))
-            pos += p.numel()
 
     def _check_finite_steps(self, run):
         if run.finite is not None and not bool(run.finite):

@@ -2,12 +2,9 @@
 
 Every worker holds the same training data and draws the same Poisson sample
 (its generator is seeded by rank 0); each clips the per-sample gradients of
-its own contiguous shard of the sampled rows, and one all-reduce sums the
-clipped gradients. The grid-snapped noise is drawn once, from streams seeded by
-rank 0: on CPU each worker noises its share of fixed-size chunks of the sum and
-a second all-reduce shares them (``_dpsgd.add_chunked_noise``: the same values
-as one process, the work split); on an accelerator every worker adds the same
-noise to the same sum. Either way noise is added once and the replicas stay
+its own contiguous shard of the sampled rows, one all-reduce sums the clipped
+gradients, and every worker adds the *same* grid-snapped noise (drawn from a
+generator seeded by rank 0), so noise is added once and the replicas stay
 identical. The sample rate, the noise and the number of steps are those of
 one process: the accounting does not change.
 """

@@ -93,49 +93,6 @@ def noise_mechanism(noise_multiplier, max_grad_norm, n_dims, device=None):
     return TorchGaussian(std, granularity=granularity)
 
 
-#: Elements per noise chunk on CPU: each chunk's noise comes from its own
-#: generator, seeded by (the step's key, the chunk's index), so any worker can
-#: draw any chunk and a distributed run adds the noise of one process.
-NOISE_CHUNK = 1 << 16
-
-
-def add_chunked_noise(flat, mechanism, rng, dist=None):
-    """The grid-Gaussian release of the summed clipped gradients ``flat``.
-
-    ``flat`` (a 1-D float tensor on CPU, equal on every worker) is cut into
-    chunks of :data:`NOISE_CHUNK` elements; one key per step comes from
-    ``rng`` (the shared noise stream), chunk ``c`` is noised by
-    ``mechanism.randomise`` with ``default_rng([key, c])``. Alone, a process
-    noises every chunk; distributed, each worker noises a contiguous share of
-    the chunks and one all-reduce puts them together (the others' chunks are
-    zeros there, so the sum is exact): noise drawn once, its work split
-    across the workers, the same values whatever the number of workers.
-
-    Returns the noisy tensor (``flat``'s dtype), or ``None`` when ``flat`` is
-    not finite (every worker sees the same sum, so all stop together).
-    """
-    values = flat.detach().numpy()
-    if not np.isfinite(values).all():
-        return None
-    n = values.size
-    n_chunks = -(-n // NOISE_CHUNK)
-    key = int(rng.integers(2**63))
-    if dist is None:
-        mine = range(n_chunks)
-    else:
-        bounds = [(n_chunks * r) // dist.world_size for r in range(dist.world_size + 1)]
-        mine = range(bounds[dist.rank], bounds[dist.rank + 1])
-    out = torch.zeros(n, dtype=flat.dtype)
-    noisy = out.numpy()
-    for c in mine:
-        part = slice(c * NOISE_CHUNK, min(n, (c + 1) * NOISE_CHUNK))
-        # Casting the grid-valued float64 result is post-processing.
-        noisy[part] = mechanism.randomise(values[part], np.random.default_rng([key, c]))
-    if dist is not None:
-        dist.all_reduce_sum([out])
-    return out
-
-
 @lru_cache(maxsize=256)
 def calibrated_noise_multiplier(epsilon, delta, sample_rate, steps, accountant):
     """Cached :func:`skpriv.accounting.dpsgd_noise_multiplier` (a pure function)."""
