@@ -99,10 +99,17 @@ def _to_grid(values, granularity: float, name: str = "values") -> np.ndarray:
         raise ValueError(
             f"{name} must be numeric; got an array of dtype {values.dtype}."
         )
-    steps = np.array(values, dtype=np.float64)  # a copy we may overwrite
-    with np.errstate(over="ignore"):
-        steps /= granularity
-    if steps.size and not np.isfinite(steps).all():
+    steps = np.empty(values.shape, dtype=np.float64)  # ours to overwrite
+    inverse = 1.0 / granularity
+    with np.errstate(over="ignore", under="ignore"):
+        if math.isfinite(inverse) and inverse * granularity == 1.0:
+            # Scaling by an exact power of two: x * 2**-k is x / 2**k, bit for
+            # bit (both are the correctly rounded x 2**-k), and the cast to
+            # float64 happens in the same pass.
+            np.multiply(values, inverse, out=steps, dtype=np.float64)
+        else:  # pragma: no cover - granularity below 2**-1023
+            np.divide(values, granularity, out=steps, dtype=np.float64)
+    if steps.size and not _all_finite(steps):
         if not np.isfinite(np.asarray(values, dtype=np.float64)).all():
             raise ValueError(
                 f"{name} contains NaN or infinity; differential privacy needs "
@@ -112,15 +119,27 @@ def _to_grid(values, granularity: float, name: str = "values") -> np.ndarray:
             f"{name} are too large for the noise grid of step {granularity!r}; "
             f"use a larger noise scale or rescale the data."
         )
-    # Division by a power of two is exact, so rint sees the true value.
+    # The scaling is exact, so rint sees the true value.
     return np.rint(steps, out=steps)
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """Whether every entry is finite: one summing pass, then the exact check.
+
+    A NaN or infinity makes the sum non-finite; so may an overflow of finite
+    entries, which the element-wise check then tells apart.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return True
+    return bool(np.isfinite(array).all())
 
 
 def _from_grid(steps: np.ndarray, granularity: float) -> np.ndarray:
     """Grid steps -> values; multiplication by a power of two is exact."""
     with np.errstate(over="ignore"):
         steps *= granularity
-    if steps.size and not np.isfinite(steps).all():
+    if steps.size and not _all_finite(steps):
         raise OverflowError(
             "The noisy values overflow float64; rescale the data or reduce the "
             "noise scale."
