@@ -100,9 +100,10 @@ def _to_grid(values, granularity: float, name: str = "values") -> np.ndarray:
             f"{name} must be numeric; got an array of dtype {values.dtype}."
         )
     steps = np.empty(values.shape, dtype=np.float64)  # ours to overwrite
-    inverse = 1.0 / granularity
-    with np.errstate(over="ignore", under="ignore"):
-        if math.isfinite(inverse) and inverse * granularity == 1.0:
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        # granularity: a power of two, or an array of them (one per column).
+        inverse = 1.0 / np.asarray(granularity, dtype=np.float64)
+        if np.isfinite(inverse).all() and (inverse * granularity == 1.0).all():
             # Scaling by an exact power of two: x * 2**-k is x / 2**k, bit for
             # bit (both are the correctly rounded x 2**-k), and the cast to
             # float64 happens in the same pass.

@@ -51,3 +51,10 @@ def test_from_grid_raises_on_overflow():
     with pytest.raises(OverflowError):
         _from_grid(np.array([1.0, 2.0**1000]), 2.0**100)
     np.testing.assert_array_equal(_from_grid(np.array([3.0, -1.0]), 0.5), [1.5, -0.5])
+
+
+def test_to_grid_takes_one_granularity_per_column():
+    values = np.array([[1.3, 2.6], [-0.7, 5.1]], dtype=np.float32)
+    grid = np.array([2.0**-3, 2.0**-10])
+    expected = np.rint(values.astype(np.float64) / grid)
+    np.testing.assert_array_equal(_to_grid(values, grid), expected)
