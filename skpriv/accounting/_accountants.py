@@ -13,6 +13,12 @@ __all__ = ["epsilon_of", "gaussian_mu2", "make_accountant", "pure_epsilon"]
 _RDP_ORDERS = (
     [1 + x / 10.0 for x in range(1, 100)] + list(range(11, 64)) + [128, 256, 512, 1024]
 )
+#: Orders added for events whose RDP is closed form at every order (zCDP,
+#: unsampled Gaussians, pure DP): a small zCDP budget is best converted at a
+#: large order (about sqrt(log(1 / delta) / rho)), beyond 1024 below epsilon
+#: ~0.01. Sampled events keep the grid above (their RDP costs grow with the
+#: order).
+_RDP_WIDE_ORDERS = _RDP_ORDERS + [2.0**k for k in range(11, 31)]
 
 
 class _LocalRRMixin:
@@ -229,6 +235,24 @@ def _largest_pure_part(event) -> float:
     return 0.0
 
 
+def _closed_form_rdp(event) -> bool:
+    """Whether ``event`` composes only zCDP, unsampled Gaussian and pure parts."""
+    if isinstance(event, (dp_accounting.ComposedDpEvent,)):
+        return all(_closed_form_rdp(e) for e in event.events)
+    if isinstance(event, dp_accounting.SelfComposedDpEvent):
+        return _closed_form_rdp(event.event)
+    return isinstance(
+        event,
+        (
+            dp_accounting.ZCDpEvent,
+            dp_accounting.GaussianDpEvent,
+            dp_accounting.LaplaceDpEvent,
+            dp_accounting.RandomizedResponseDpEvent,
+            dp_accounting.NoOpDpEvent,
+        ),
+    )
+
+
 def epsilon_of(event, delta: float, accountant: str = "pld") -> float:
     """Epsilon at ``delta`` of a DP event: the one place an event becomes epsilon.
 
@@ -294,12 +318,16 @@ def epsilon_of(event, delta: float, accountant: str = "pld") -> float:
         # enough and instant.
         accountant = "rdp"
     acc = make_accountant(accountant)
+    if accountant == "rdp" and _closed_form_rdp(event):
+        acc = _RdpAccountant(_RDP_WIDE_ORDERS)
     if not acc.supports(event) and accountant == "pld":
         # Events dp-accounting's PLD accountant cannot compose (its
         # RepeatAndSelectDpEvent, which private searches record) have an RDP
         # analysis: use it rather than fail.
         accountant = "rdp"
         acc = make_accountant(accountant)
+        if _closed_form_rdp(event):
+            acc = _RdpAccountant(_RDP_WIDE_ORDERS)
     if not acc.supports(event):
         raise ValueError(
             f"The {accountant!r} accountant does not support the recorded events "

@@ -195,8 +195,14 @@ class AIMSynthesizer(BaseSynthesizer):
         self.selection_epsilon_ = np.array([eps for _, eps in rounds], dtype=np.float64)
         self.rho_ = float(plan.rho)
 
-    def _candidates(self, names):
-        """``{clique (positions): weight}``: the workload's downward closure."""
+    def _candidates(self, names, sizes=None):
+        """``{clique (positions): weight}``: the workload's downward closure.
+
+        Weights are divided by the largest (scores then never overflow, and
+        scaling every weight changes nothing). With ``sizes``, candidates
+        whose own table exceeds ``max_model_size`` are left out: no round
+        could ever select them, and their exact marginals would not fit.
+        """
         d = len(names)
         if self.workload is None:
             workload = [((a, b), 1.0) for a, b in itertools.combinations(range(d), 2)]
@@ -204,10 +210,21 @@ class AIMSynthesizer(BaseSynthesizer):
                 workload = [((0,), 1.0)]
         else:
             workload = [_workload_entry(entry, names) for entry in self.workload]
+            if not workload:
+                raise ValueError(
+                    "AIMSynthesizer: workload is empty; name at least one marginal "
+                    "(a tuple of columns), or pass workload=None for every pair."
+                )
+        top = max(w for _, w in workload)
+        workload = [(cl, w / top) for cl, w in workload]
         scores = {}
         for clique, _ in workload:
             for r in range(1, len(clique) + 1):
                 for sub in itertools.combinations(clique, r):
+                    if sizes is not None and _megabytes(sizes, sub) > float(
+                        self.max_model_size
+                    ):
+                        continue
                     scores[sub] = sum(w * len(set(sub) & set(cl)) for cl, w in workload)
         return scores
 
@@ -216,8 +233,14 @@ class AIMSynthesizer(BaseSynthesizer):
 
         import_mbi()
         n, d = codes.shape
-        candidates = self._candidates(self._current_names)
-        exact = {cl: marginal(codes, sizes, cl) for cl in candidates}
+        candidates = self._candidates(self._current_names, sizes)
+        if not candidates:
+            raise ValueError(
+                f"AIMSynthesizer: no marginal of the workload fits in "
+                f"max_model_size={self.max_model_size!r} megabytes; raise it, or "
+                f"use fewer bins or narrower workload entries."
+            )
+        exact = _LazyMarginals(codes, sizes)
         domain = mbi_domain(sizes)
         # The zCDP filter: never spend above rho (a margin for rounding).
         budget = plan.rho * (1.0 - 1e-9)
@@ -317,7 +340,30 @@ class AIMSynthesizer(BaseSynthesizer):
             if isinstance(X, pd.DataFrame)
             else list(range(np.shape(X)[1] if np.ndim(X) == 2 else 0))
         )
+        # The workload is checked before anything is measured.
+        self._candidates(self._current_names)
         return super()._fit(X, y, rng)
+
+
+#: Widest workload entry (its downward closure has 2**k candidates).
+MAX_WORKLOAD_WIDTH = 10
+
+
+class _LazyMarginals(dict):
+    """Exact marginals, computed the first time a candidate is scored."""
+
+    def __init__(self, codes, sizes):
+        super().__init__()
+        self._codes, self._sizes = codes, sizes
+
+    def __missing__(self, clique):
+        value = self[clique] = marginal(self._codes, self._sizes, clique)
+        return value
+
+
+def _megabytes(sizes, clique):
+    """Megabytes of a float64 table over ``clique`` (mbi's model-size unit)."""
+    return float(np.prod([float(sizes[j]) for j in clique])) * 8.0 / 2**20
 
 
 def _round_cost(noise_multiplier, epsilon):
@@ -362,4 +408,16 @@ def _workload_entry(entry, names):
         raise ValueError(
             f"AIMSynthesizer: workload entry {entry!r} must name distinct columns."
         )
-    return tuple(sorted(positions)), float(weight)
+    if len(positions) > MAX_WORKLOAD_WIDTH:
+        raise ValueError(
+            f"AIMSynthesizer: a workload entry names {len(positions)} columns; at "
+            f"most {MAX_WORKLOAD_WIDTH} (each adds all its subsets as candidates, "
+            f"and a marginal that wide rarely fits max_model_size)."
+        )
+    weight = float(weight)
+    if not (math.isfinite(weight) and weight > 0):
+        raise ValueError(
+            f"AIMSynthesizer: workload weights must be finite and > 0; got "
+            f"{weight!r} for {columns!r}."
+        )
+    return tuple(sorted(positions)), weight

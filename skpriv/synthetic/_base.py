@@ -20,6 +20,8 @@ __all__ = ["BaseSynthesizer"]
 _INPUT_ATTRS = ("n_features_in_", "feature_names_in_")
 #: Dates are kept within +-100,000 days of 1970 (datetime64[ns] holds +-106,000).
 _MAX_DAYS = 100_000.0
+#: Most bins per column (a marginal of two such columns is 2**32 cells).
+MAX_BINS = 2**16
 #: Mirror-descent iterations of the final model (intermediate ones use fewer).
 FINAL_ITERS = 1000
 
@@ -46,7 +48,7 @@ class BaseSynthesizer(PrivacyMixin, BaseEstimator):
     _parameter_constraints = {
         **privacy_constraints("epsilon", "delta", "random_state"),
         "domain": [dict, StrOptions({"private"}), None],
-        "n_bins": [Interval(Integral, 2, None, closed="left")],
+        "n_bins": [Interval(Integral, 2, MAX_BINS, closed="both")],
         "verbose": ["verbose"],
     }
 
@@ -157,7 +159,10 @@ class BaseSynthesizer(PrivacyMixin, BaseEstimator):
         plan = self._plan(len(schema.names), self._n_private)
         bounds = self._private_bounds(schema, private, plan, rng) if private else {}
         schema.resolve(specs, bounds)
-        return schema, plan, schema.encode()
+        codes = schema.encode()
+        # The schema is kept to decode samples: it must not keep the rows.
+        schema.columns = None
+        return schema, plan, codes
 
     def _private_bounds(self, schema, private, plan, rng):
         """DP ``(low, high)`` of the numeric columns whose domain is private."""

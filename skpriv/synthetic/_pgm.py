@@ -304,7 +304,9 @@ def _joint(factors, positions, sizes):
         out = contract(*operands, list(positions), optimize="greedy")
     out = np.asarray(out, dtype=np.float64)
     total = out.sum()
-    if not np.isfinite(total) or total <= 0 or not np.isfinite(out).all():
+    # Below 1e-200 (every factor peaks at 1) entries may have been rounded
+    # in the subnormal range, or lost to underflow: mbi's log space instead.
+    if not np.isfinite(total) or total < 1e-200 or not np.isfinite(out).all():
         return None
     return out / total
 

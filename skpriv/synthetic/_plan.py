@@ -99,11 +99,21 @@ def _calibrate(parts_of, epsilon, delta, bounds_event):
 def _search(cost, x, epsilon):
     """Largest ``x`` (log r) with ``cost(x) <= epsilon``, within :data:`_TOL`."""
     target = math.log(epsilon)
-    lo, hi = None, None  # (x, log cost - target): <= 0 and > 0
-    fx = math.log(cost(x)) - target
+    lo, hi = None, None  # (x, log cost - target): cost <= epsilon, and above
+
+    def log_gap(x):
+        # (log cost - target, whether cost <= epsilon): the comparison is made
+        # on the costs themselves, so a cost one ulp above epsilon is never
+        # taken for the safe side by the rounding of the logarithms. A cost
+        # of 0 (a large delta covers a small rho) is far on the safe side.
+        c = cost(x)
+        gap = math.log(c) - target if c > 0 else -1e3
+        return (min(gap, 0.0) if c <= epsilon else max(gap, 1e-12)), c <= epsilon
+
+    fx, safe = log_gap(x)
     slope = 0.6  # d log(epsilon) / d log(r): 0.5 (small) to 1 (large epsilon)
-    for _ in range(60):
-        if fx <= 0:
+    for step in range(200):
+        if safe:
             lo = (x, fx) if lo is None or x > lo[0] else lo
             if -fx < _TOL:
                 break
@@ -112,12 +122,14 @@ def _search(cost, x, epsilon):
         if lo is not None and hi is not None:
             if hi[0] - lo[0] < 1e-7:
                 break
-            # Regula falsi inside the bracket, nudged to the safe side.
-            x = lo[0] - lo[1] * (hi[0] - lo[0]) / (hi[1] - lo[1])
-            x = min(max(x, lo[0]), hi[0]) - 0.25 * _TOL * (hi[0] - lo[0])
+            if step % 2:  # bisection every other step: the bracket halves
+                x = 0.5 * (lo[0] + hi[0])
+            else:  # regula falsi inside the bracket, nudged to the safe side
+                x = lo[0] - lo[1] * (hi[0] - lo[0]) / (hi[1] - lo[1])
+                x = min(max(x, lo[0]), hi[0]) - 0.25 * _TOL * (hi[0] - lo[0])
         else:
-            x = x - fx / slope
-        fx = math.log(cost(x)) - target
+            x = x - max(min(fx / slope, 50.0), -50.0)
+        fx, safe = log_gap(x)
     if lo is None:  # pragma: no cover - the search always brackets
         raise RuntimeError("synthesizer budget calibration did not converge")
     return lo[0]

@@ -290,9 +290,9 @@ class TableSchema:
             n_unknown = int((codes < 0).sum())
             if n_unknown:
                 raise ValueError(
-                    f"{self.owner}: column {dom.name!r} holds {n_unknown} value(s) "
-                    f"outside its declared categories (values not shown, to keep "
-                    f"them private). Add them to domain[{dom.name!r}], or map them "
+                    f"{self.owner}: column {dom.name!r} holds values outside its "
+                    f"declared categories (neither the values nor their count are "
+                    f"shown, to keep them private). Add them to domain[{dom.name!r}], or map them "
                     f"to a declared category before fit."
                 )
             return codes

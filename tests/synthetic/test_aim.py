@@ -240,13 +240,12 @@ def test_numpy_tables_equal_mbis_message_passing(monkeypatch):
     df = _table(500, seed=3)
     synth = AIMSynthesizer(epsilon=2.0, domain=DOMAIN, n_bins=4, random_state=0)
     synth.fit(df)
-    codes = synth._schema.encode()
     sizes = [dom.size for dom in synth._schema.domains]
     measurements = [
         (tuple(synth._schema.names.index(c) for c in cl), y, s, None)
         for cl, y, s in synth.measurements_
     ]
-    model = synth._estimate(sizes, measurements, len(codes), 200)
+    model = synth._estimate(sizes, measurements, len(df), 200)
     ours = _pgm.MarginalModel.from_mbi(model, len(sizes))
     monkeypatch.setattr(_pgm, "_joint", lambda *args: None)  # force the fallback
     theirs = _pgm.MarginalModel.from_mbi(model, len(sizes))
@@ -279,3 +278,22 @@ def test_fits_do_not_accumulate_compiled_programs():
         counts.append(n_maps())
     # Without the release, every fit added about a hundred mappings here.
     assert counts[-1] - counts[0] < 40, counts
+
+
+def test_workload_errors_name_the_workload():
+    df = _table(100)
+    for workload, match in [
+        ([(("a", "b"), float("nan"))], "finite"),
+        ([(("a", "b"), -1.0)], "finite"),
+        ([tuple("abc")] * 1, None),
+    ]:
+        est = AIMSynthesizer(domain=DOMAIN, workload=workload, n_bins=4, rounds=1)
+        if match is None:
+            est.fit(df)
+        else:
+            with pytest.raises(ValueError, match=match):
+                est.fit(df)
+    with pytest.raises(ValueError, match="max_model_size"):
+        AIMSynthesizer(
+            domain=DOMAIN, n_bins=4, rounds=1, max_model_size=1e-9, random_state=0
+        ).fit(df)
