@@ -51,8 +51,11 @@ class AIMSynthesizer(BaseSynthesizer):
         Bins per numeric or date column.
     workload : list or None, default=None
         The marginals to preserve: tuples of columns (names for a DataFrame,
-        positions for an array), or ``(columns, weight)`` pairs. ``None``:
-        every pair of columns, weight 1. Their subsets are candidates too.
+        positions for an array), or ``(columns, weight)`` pairs (weights
+        finite and > 0; only their ratios matter). ``None``: every pair of
+        columns, weight 1. Their subsets are candidates too, except those
+        whose own table exceeds ``max_model_size``; an entry names at most
+        10 columns.
     max_model_size : float, default=80
         Largest model (in megabytes of float64 tables over the junction
         tree's cliques) a selection may build, reached as the rounds spend
