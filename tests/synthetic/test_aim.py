@@ -18,6 +18,8 @@ from skpriv.synthetic._measure import (  # noqa: E402
 from skpriv.synthetic._pgm import _rounded_draws  # noqa: E402
 from skpriv.synthetic._plan import aim_plan  # noqa: E402
 
+from .test_synthetic import _assert_selection_dp  # noqa: E402
+
 #: False-failure rate of every statistical test here.
 ALPHA = 1e-6
 
@@ -44,16 +46,6 @@ def _spent_rho(synth):
 # --------------------------------------------------------------------------
 # The exponential mechanism: epsilon-DP (and the test has power)
 # --------------------------------------------------------------------------
-
-
-def _assert_selection_dp(select, epsilon=1.0, draws=20_000):
-    # Scores [0, 0] and [-1, 1] are neighbours (each moved by the sensitivity
-    # 1); epsilon-DP needs P'(0) >= exp(-epsilon) P(0) = exp(-epsilon) / 2.
-    rng = np.random.default_rng(3)
-    scores = np.array([-1.0, 1.0])
-    picked = sum(select(scores, epsilon, 1.0, rng) == 0 for _ in range(draws))
-    lower = stats.beta.ppf(ALPHA, picked, draws - picked + 1)  # Clopper-Pearson
-    assert lower >= np.exp(-epsilon) / 2 * (1 - 1e-9), (picked / draws, lower)
 
 
 def test_exponential_mechanism_is_epsilon_dp_on_neighbouring_scores():
