@@ -8,7 +8,9 @@ needs neither JAX nor ``mbi``, draws from the synthesizer's own generator
 (``mbi``'s sampler uses numpy's global state) and pickles small.
 """
 
+import threading
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -95,33 +97,57 @@ def estimate(sizes, measurements, n_rows, iters, warm_start=None):
 
     domain = mbi_domain(sizes)
     # Compiling dominates (each new set of cliques is a new XLA program;
-    # running one takes milliseconds): ask XLA for its quick compile, then
-    # put the user's setting back.
-    quick = jax.config.read("jax_disable_most_optimizations")
+    # running one takes milliseconds): XLA's quick compile while mbi works.
     compiled = None
+    with _quick_compile(jax):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                estimator = mbi.estimation.MirrorDescent()
+                linear = to_mbi_measurements(measurements)
+                # mbi compiles the optimisation loop in a thread of its own
+                # while this one sets up (and compiles the first marginals).
+                compiled = estimator.precompile(domain, linear)
+                return estimator.estimate(
+                    domain,
+                    linear,
+                    known_total=float(n_rows),
+                    iters=int(iters),
+                    warm_start=warm_start,
+                )
+        finally:
+            if compiled is not None:
+                try:
+                    compiled.result()  # done with the quick setting in force
+                except Exception:  # noqa: BLE001 - estimate compiled it itself
+                    pass
+
+
+_QUICK_LOCK = threading.Lock()
+_QUICK_STATE = {"depth": 0, "saved": False}
+
+
+@contextmanager
+def _quick_compile(jax):
+    """``jax_disable_most_optimizations`` on while any estimate runs.
+
+    A global JAX flag: the user's value is saved by the first estimate to
+    start and put back by the last to finish, also when fits run in threads.
+    """
+    with _QUICK_LOCK:
+        if _QUICK_STATE["depth"] == 0:
+            _QUICK_STATE["saved"] = jax.config.read("jax_disable_most_optimizations")
+            jax.config.update("jax_disable_most_optimizations", True)
+        _QUICK_STATE["depth"] += 1
     try:
-        jax.config.update("jax_disable_most_optimizations", True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            estimator = mbi.estimation.MirrorDescent()
-            linear = to_mbi_measurements(measurements)
-            # mbi compiles the optimisation loop in a thread of its own while
-            # this one sets up (and compiles the first marginals): two cores.
-            compiled = estimator.precompile(domain, linear)
-            return estimator.estimate(
-                domain,
-                linear,
-                known_total=float(n_rows),
-                iters=int(iters),
-                warm_start=warm_start,
-            )
+        yield
     finally:
-        if compiled is not None:
-            try:
-                compiled.result()  # done with the quick setting in force
-            except Exception:  # noqa: BLE001 - estimate compiled it itself
-                pass
-        jax.config.update("jax_disable_most_optimizations", quick)
+        with _QUICK_LOCK:
+            _QUICK_STATE["depth"] -= 1
+            if _QUICK_STATE["depth"] == 0:
+                jax.config.update(
+                    "jax_disable_most_optimizations", _QUICK_STATE["saved"]
+                )
 
 
 def model_marginal(model, clique) -> np.ndarray:

@@ -289,3 +289,29 @@ def test_workload_errors_name_the_workload():
         AIMSynthesizer(
             domain=DOMAIN, n_bins=4, rounds=1, max_model_size=1e-9, random_state=0
         ).fit(df)
+
+
+def test_quick_compile_flag_is_restored_also_across_threads():
+    import threading
+
+    import jax
+
+    from skpriv.synthetic._pgm import _quick_compile
+
+    user = jax.config.read("jax_disable_most_optimizations")
+    inside = []
+    gate = threading.Barrier(2)
+
+    def work():
+        with _quick_compile(jax):
+            gate.wait()  # both inside at once
+            inside.append(jax.config.read("jax_disable_most_optimizations"))
+            gate.wait()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert inside == [True, True]
+    assert jax.config.read("jax_disable_most_optimizations") == user
