@@ -218,6 +218,8 @@ class AIMSynthesizer(BaseSynthesizer):
                     "AIMSynthesizer: workload is empty; name at least one marginal "
                     "(a tuple of columns), or pass workload=None for every pair."
                 )
+        if not workload:  # no columns: the data checks say so
+            return {}
         top = max(w for _, w in workload)
         workload = [(cl, w / top) for cl, w in workload]
         scores = {}
