@@ -215,42 +215,45 @@ def pure_epsilon(event) -> float:
 _PLD_MAX_PURE_EPSILON = 50.0
 
 
+_PURE_LEAVES = (
+    dp_accounting.LaplaceDpEvent,
+    dp_accounting.RandomizedResponseDpEvent,
+    dp_accounting.dp_event.DiscreteLaplaceDpEvent,
+)
+#: Leaves whose RDP is closed form at every order.
+_CLOSED_FORM_LEAVES = (
+    dp_accounting.ZCDpEvent,
+    dp_accounting.GaussianDpEvent,
+    dp_accounting.LaplaceDpEvent,
+    dp_accounting.RandomizedResponseDpEvent,
+    dp_accounting.NoOpDpEvent,
+)
+
+
+def _leaves(event, through_sampling=False):
+    """The mechanisms inside compositions (and Poisson samplings, if asked)."""
+    if isinstance(event, dp_accounting.ComposedDpEvent):
+        for part in event.events:
+            yield from _leaves(part, through_sampling)
+    elif isinstance(event, dp_accounting.SelfComposedDpEvent) or (
+        through_sampling and isinstance(event, dp_accounting.PoissonSampledDpEvent)
+    ):
+        yield from _leaves(event.event, through_sampling)
+    else:
+        yield event
+
+
 def _largest_pure_part(event) -> float:
     """Largest epsilon of a pure-DP leaf (Laplace, RR) inside ``event``."""
-    if isinstance(event, (dp_accounting.ComposedDpEvent,)):
-        return max((_largest_pure_part(e) for e in event.events), default=0.0)
-    if isinstance(event, dp_accounting.SelfComposedDpEvent):
-        return _largest_pure_part(event.event)
-    if isinstance(event, dp_accounting.PoissonSampledDpEvent):
-        return _largest_pure_part(event.event)
-    if isinstance(
-        event,
-        (
-            dp_accounting.LaplaceDpEvent,
-            dp_accounting.RandomizedResponseDpEvent,
-            dp_accounting.dp_event.DiscreteLaplaceDpEvent,
-        ),
-    ):
-        return pure_epsilon(event)
-    return 0.0
+    return max(
+        (pure_epsilon(e) for e in _leaves(event, True) if isinstance(e, _PURE_LEAVES)),
+        default=0.0,
+    )
 
 
 def _closed_form_rdp(event) -> bool:
     """Whether ``event`` composes only zCDP, unsampled Gaussian and pure parts."""
-    if isinstance(event, (dp_accounting.ComposedDpEvent,)):
-        return all(_closed_form_rdp(e) for e in event.events)
-    if isinstance(event, dp_accounting.SelfComposedDpEvent):
-        return _closed_form_rdp(event.event)
-    return isinstance(
-        event,
-        (
-            dp_accounting.ZCDpEvent,
-            dp_accounting.GaussianDpEvent,
-            dp_accounting.LaplaceDpEvent,
-            dp_accounting.RandomizedResponseDpEvent,
-            dp_accounting.NoOpDpEvent,
-        ),
-    )
+    return all(isinstance(e, _CLOSED_FORM_LEAVES) for e in _leaves(event))
 
 
 def epsilon_of(event, delta: float, accountant: str = "pld") -> float:
