@@ -185,6 +185,25 @@ def throughput(n, quick):
 # -- part 1b: epoch cost against n (issue 20) ---------------------------------
 
 
+def _one_epoch_net(module, batch_size):
+    """The DP net timed by parts 1b and 1c: one epoch, declared classes."""
+    from skpriv.neural_network import DPNeuralNetClassifier
+
+    return DPNeuralNetClassifier(
+        module,
+        criterion=nn.CrossEntropyLoss,
+        noise_multiplier=1.0,
+        max_epochs=1,
+        batch_size=batch_size,
+        lr=0.05,
+        accountant="rdp",
+        classes=list(range(10)),
+        delta=1e-7,
+        verbose=0,
+        random_state=0,
+    )
+
+
 def scaling(sizes, bs=256):
     """Seconds of one epoch at each n: DP-SGD next to plain torch.
 
@@ -194,7 +213,6 @@ def scaling(sizes, bs=256):
     all rows per step. Ours times the whole ``fit`` (validation, sampling,
     clipping, noise, the epoch's epsilon); torch one shuffled pass.
     """
-    from skpriv.neural_network import DPNeuralNetClassifier
 
     def data(n):
         g = torch.Generator().manual_seed(0)
@@ -205,19 +223,7 @@ def scaling(sizes, bs=256):
         return MLP(32, 10, hidden=64, depth=1)
 
     def ours_epoch(X, y):
-        net = DPNeuralNetClassifier(
-            small,
-            criterion=nn.CrossEntropyLoss,
-            noise_multiplier=1.0,
-            max_epochs=1,
-            batch_size=bs,
-            lr=0.05,
-            accountant="rdp",
-            classes=list(range(10)),
-            delta=1e-7,
-            verbose=0,
-            random_state=0,
-        )
+        net = _one_epoch_net(small, bs)
         start = time.perf_counter()
         net.fit(X.numpy(), y.numpy())
         return time.perf_counter() - start
@@ -262,8 +268,6 @@ def _dist_worker(rank, world, port, n, out):
 
     import torch.distributed as dist
 
-    from skpriv.neural_network import DPNeuralNetClassifier
-
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo",
@@ -277,19 +281,7 @@ def _dist_worker(rank, world, port, n, out):
     y = torch.randint(0, 10, (n,), generator=g).numpy()
 
     def fit(rows):
-        net = DPNeuralNetClassifier(
-            MLP,
-            criterion=nn.CrossEntropyLoss,
-            noise_multiplier=1.0,
-            max_epochs=1,
-            batch_size=256,
-            lr=0.05,
-            accountant="rdp",
-            classes=list(range(10)),
-            delta=1e-7,
-            verbose=0,
-            random_state=0,
-        )
+        net = _one_epoch_net(MLP, 256)
         dist.barrier()
         start = time.perf_counter()
         net.fit(X[:rows], y[:rows])

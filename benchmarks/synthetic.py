@@ -192,36 +192,20 @@ def run(datasets, epsilons, n_bins=16):
             )
         )
         for eps in epsilons:
-            for label, make in (
-                (
-                    "independent",
-                    lambda eps=eps, domain=domain: IndependentMarginals(
-                        eps, DELTA, domain, n_bins
-                    ),
-                ),
-                (
-                    "MST",
-                    lambda eps=eps, domain=domain: MSTSynthesizer(
-                        epsilon=eps,
-                        delta=DELTA,
-                        domain=domain,
-                        n_bins=n_bins,
-                        random_state=0,
-                    ),
-                ),
-                (
-                    "AIM",
-                    lambda eps=eps, domain=domain: AIMSynthesizer(
-                        epsilon=eps,
-                        delta=DELTA,
-                        domain=domain,
-                        n_bins=n_bins,
-                        random_state=0,
-                    ),
-                ),
+            params = dict(
+                epsilon=eps, delta=DELTA, domain=domain, n_bins=n_bins, random_state=0
+            )
+            for label, cls in (
+                ("independent", None),
+                ("MST", MSTSynthesizer),
+                ("AIM", AIMSynthesizer),
             ):
                 start = time.perf_counter()
-                synth = make().fit(train)
+                if cls is None:
+                    synth = IndependentMarginals(eps, DELTA, domain, n_bins)
+                else:
+                    synth = cls(**params)
+                synth.fit(train)
                 fit_s = time.perf_counter() - start
                 rep = evaluate(
                     train, synth.sample(len(train)), target=target, real_test=test

@@ -150,13 +150,6 @@ def _quick_compile(jax):
                 )
 
 
-def model_marginal(model, clique) -> np.ndarray:
-    """The model's (flattened, float64) marginal on ``clique`` (positions)."""
-    attrs = tuple(_attr(j) for j in clique)
-    factor = model.project(attrs)
-    return np.asarray(factor.transpose(attrs).datavector(), dtype=np.float64)
-
-
 class MarginalModel:
     """A fitted graphical model as conditional tables, sampled with numpy.
 

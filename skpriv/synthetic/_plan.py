@@ -28,8 +28,6 @@ __all__ = ["AimPlan", "SynthPlan", "aim_plan", "mst_plan"]
 
 #: Share of epsilon spent on private bounds when ``domain="private"``.
 PRIVATE_DOMAIN_SHARE = 0.1
-#: AIM's split of each round between measuring (0.9) and selecting (0.1).
-AIM_MEASURE_SHARE = 0.9
 #: Relative tolerance of the calibration (always on the safe side).
 _TOL = 1e-3
 #: Largest epsilon calibrated with the PLD accountant (see ``_calibrate``).
